@@ -1,0 +1,226 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { ConfigError } from './errors.js';
+import { parseUpstreamUrl, type UpstreamTarget } from './upstream-url.js';
+
+/** Where the sidecar listens for clients. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** Everything `dbward-sidecar` was told, validated. */
+export interface SidecarConfig {
+  upstream: UpstreamTarget;
+  listen: ListenAddress;
+  policyFiles: string[];
+  environment: string;
+  /** Workload identity given with --identity k=v (labels.x=y for labels). */
+  identity: { fields: Record<string, string>; labels: Record<string, string> };
+  otlpEndpoint: string | undefined;
+  admin: ListenAddress | undefined;
+  /** TLS offered to clients (answers SSLRequest with 'S'); absent: clients are told 'N'. */
+  clientTls: { cert: Buffer; key: Buffer } | undefined;
+  /** Upstream connect + TLS handshake deadline. */
+  connectTimeoutMs: number;
+  /** On SIGTERM, how long in-flight statements may run before connections are closed. */
+  drainTimeoutMs: number;
+  /** Largest message a client may send (header included). */
+  maxClientMessageBytes: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+interface FlagSpec {
+  env: string;
+  multiple?: boolean;
+}
+
+/** Every flag reads an environment variable too (SPEC §2); flags win. */
+const FLAGS = {
+  upstream: { env: 'DBWARD_UPSTREAM' },
+  policy: { env: 'DBWARD_POLICY', multiple: true },
+  listen: { env: 'DBWARD_LISTEN' },
+  environment: { env: 'DBWARD_ENVIRONMENT' },
+  identity: { env: 'DBWARD_IDENTITY', multiple: true },
+  'otlp-endpoint': { env: 'DBWARD_OTLP_ENDPOINT' },
+  admin: { env: 'DBWARD_ADMIN' },
+  'tls-cert': { env: 'DBWARD_TLS_CERT' },
+  'tls-key': { env: 'DBWARD_TLS_KEY' },
+  'connect-timeout': { env: 'DBWARD_CONNECT_TIMEOUT' },
+  'drain-timeout': { env: 'DBWARD_DRAIN_TIMEOUT' },
+  'max-message-size': { env: 'DBWARD_MAX_MESSAGE_SIZE' },
+  'log-level': { env: 'DBWARD_LOG_LEVEL' },
+} as const satisfies Record<string, FlagSpec>;
+
+type FlagName = keyof typeof FLAGS;
+
+export const USAGE = `usage: dbward-sidecar --upstream postgres://[user[:password]@]host:port[/db][?sslmode=...]
+                      [--policy ./policy.yaml]... [--listen 127.0.0.1:6432]
+                      [--environment production] [--identity key=value]...
+                      [--otlp-endpoint http://127.0.0.1:4318] [--admin 127.0.0.1:9901]
+                      [--tls-cert cert.pem --tls-key key.pem] [--connect-timeout 10s]
+                      [--drain-timeout 30s] [--max-message-size 64MB] [--log-level info]
+Every flag also reads an environment variable: --upstream -> DBWARD_UPSTREAM, --listen -> DBWARD_LISTEN, ...
+Multi-valued variables (DBWARD_POLICY, DBWARD_IDENTITY) are comma-separated.`;
+
+/** The result of reading argv: run with a config, or print help/version. */
+export type CliCommand = { kind: 'run'; config: SidecarConfig } | { kind: 'help' } | { kind: 'version' };
+
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
+  let parsed: ReturnType<typeof parseFlags>;
+  try {
+    parsed = parseFlags(argv);
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const flag = /'(--?[\w-]+)/.exec(message)?.[1] ?? 'arguments';
+    throw new ConfigError(flag, message.replace(/\. To specify.*$/s, ''), { cause });
+  }
+  if (parsed.values.help === true) return { kind: 'help' };
+  if (parsed.values.version === true) return { kind: 'version' };
+  if (parsed.positionals.length > 0) throw new ConfigError('arguments', `unexpected argument "${parsed.positionals[0]}"`);
+
+  const one = (name: FlagName): string | undefined => {
+    const value = parsed.values[name];
+    if (typeof value === 'string') return value;
+    const fromEnv = env[FLAGS[name].env];
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const many = (name: FlagName): string[] => {
+    const value = parsed.values[name];
+    if (Array.isArray(value) && value.length > 0) return value.filter((v): v is string => typeof v === 'string');
+    const fromEnv = env[FLAGS[name].env];
+    return fromEnv === undefined || fromEnv === '' ? [] : fromEnv.split(',').map((s) => s.trim()).filter(Boolean);
+  };
+
+  const upstreamRaw = one('upstream');
+  if (upstreamRaw === undefined) throw new ConfigError('--upstream', 'is required (or set DBWARD_UPSTREAM)');
+  const upstream = parseUpstreamUrl(upstreamRaw);
+  const listen = parseListen(one('listen') ?? '127.0.0.1:6432', '--listen');
+  if (upstream.credentials !== undefined && !isLoopback(listen.host)) {
+    throw new ConfigError(
+      '--listen',
+      `must be a loopback address when --upstream carries credentials (got ${listen.host}): anyone who can reach the listener would act as ${upstream.credentials.user}`,
+    );
+  }
+  const adminRaw = one('admin');
+  const certFile = one('tls-cert');
+  const keyFile = one('tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(certFile === undefined ? '--tls-cert' : '--tls-key', '--tls-cert and --tls-key go together');
+  }
+  const logLevel = one('log-level') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError('--log-level', `must be debug, info, warn or error, got "${logLevel}"`);
+  }
+  const otlpEndpoint = one('otlp-endpoint');
+  if (otlpEndpoint !== undefined && !/^https?:\/\//.test(otlpEndpoint)) {
+    throw new ConfigError('--otlp-endpoint', `must be an http:// or https:// URL, got "${otlpEndpoint}"`);
+  }
+  return {
+    kind: 'run',
+    config: {
+      upstream,
+      listen,
+      policyFiles: many('policy'),
+      environment: one('environment') ?? '',
+      identity: parseIdentity(many('identity')),
+      otlpEndpoint,
+      admin: adminRaw === undefined ? undefined : parseListen(adminRaw, '--admin'),
+      clientTls:
+        certFile !== undefined && keyFile !== undefined
+          ? { cert: readFlagFile(certFile, '--tls-cert'), key: readFlagFile(keyFile, '--tls-key') }
+          : undefined,
+      connectTimeoutMs: parseDuration(one('connect-timeout') ?? '10s', '--connect-timeout'),
+      drainTimeoutMs: parseDuration(one('drain-timeout') ?? '30s', '--drain-timeout'),
+      maxClientMessageBytes: parseSize(one('max-message-size') ?? '64MB', '--max-message-size'),
+      logLevel: logLevel as SidecarConfig['logLevel'],
+    },
+  };
+}
+
+function parseFlags(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: true,
+    options: {
+      upstream: { type: 'string' },
+      policy: { type: 'string', multiple: true },
+      listen: { type: 'string' },
+      environment: { type: 'string' },
+      identity: { type: 'string', multiple: true },
+      'otlp-endpoint': { type: 'string' },
+      admin: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'max-message-size': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+  });
+}
+
+/** `host:port`, `[v6]:port` or `:port` (all interfaces of 127.0.0.1 is NOT implied: host is required). */
+export function parseListen(raw: string, flag: string): ListenAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw);
+  if (match === null) throw new ConfigError(flag, `expected host:port, got "${raw}"`);
+  const host = (match[1] ?? match[2])!;
+  const port = Number(match[3]);
+  if (port > 65535) throw new ConfigError(flag, `invalid port ${port}`);
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+function parseIdentity(pairs: string[]): SidecarConfig['identity'] {
+  const fields: Record<string, string> = {};
+  const labels: Record<string, string> = {};
+  const known = new Set(['namespace', 'serviceAccount', 'pod', 'application', 'user', 'database']);
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ConfigError('--identity', `expected key=value, got "${pair}"`);
+    const key = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    if (key.startsWith('labels.')) labels[key.slice('labels.'.length)] = value;
+    else if (known.has(key)) fields[key] = value;
+    else throw new ConfigError('--identity', `unknown key "${key}" (use ${[...known].join(', ')} or labels.<name>)`);
+  }
+  return { fields, labels };
+}
+
+/** `500ms`, `10s`, `5m`, `1h`, or a bare number of seconds. */
+export function parseDuration(raw: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (match === null) throw new ConfigError(flag, `expected a duration like 500ms, 10s or 5m, got "${raw}"`);
+  const n = Number(match[1]);
+  const unit = match[2] ?? 's';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  return Math.round(n * factor);
+}
+
+/** `65536`, `64kB`, `64MB`, `1GB` (powers of 1024, as PostgreSQL's memory units). */
+export function parseSize(raw: string, flag: string): number {
+  const match = /^(\d+)\s*(B|kB|KB|MB|GB)?$/.exec(raw.trim());
+  if (match === null) throw new ConfigError(flag, `expected a size like 64MB, got "${raw}"`);
+  const n = Number(match[1]);
+  const unit = match[2] ?? 'B';
+  const factor = unit === 'B' ? 1 : unit === 'GB' ? 1024 ** 3 : unit === 'MB' ? 1024 ** 2 : 1024;
+  const bytes = n * factor;
+  if (bytes < 1024 || bytes > 1024 ** 3) throw new ConfigError(flag, 'must be between 1kB and 1GB');
+  return bytes;
+}
+
+function readFlagFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (cause) {
+    throw new ConfigError(flag, `cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
+  }
+}

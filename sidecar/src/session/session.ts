@@ -1,0 +1,568 @@
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { UpstreamTarget } from '../config/upstream-url.js';
+import { refusal, type Refusal } from '../errors/catalog.js';
+import type { Logger } from '../log/logger.js';
+import { Backend, Frontend, StartupCode } from '../wire/codes.js';
+import { WireError } from '../wire/errors.js';
+import { decodeSASLInitialResponse, decodeStartupPhase } from '../wire/frontend.js';
+import { decodeBackend } from '../wire/backend.js';
+import type { StartupMessage } from '../wire/messages.js';
+import { FrameSplitter, type FrameHandler } from '../wire/splitter.js';
+import {
+  authenticationOk,
+  authenticationSASL,
+  backendKeyData,
+  errorResponse,
+  passwordMessage,
+  saslInitialResponse,
+  saslResponse,
+  startupMessage,
+  terminate,
+} from '../wire/writers.js';
+import { md5PasswordResponse, ScramClient, ScramError } from './auth/scram.js';
+import type { CancelKeys } from './cancel-keys.js';
+import { Relay } from './relay.js';
+import { cancelUpstream, connectUpstream, UpstreamUnavailable } from './upstream.js';
+
+/** What every session shares: configuration and process-wide registries. */
+export interface SessionContext {
+  upstream: UpstreamTarget;
+  clientTls: SecureContext | undefined;
+  connectTimeoutMs: number;
+  maxClientMessageBytes: number;
+  cancelKeys: CancelKeys;
+  log: Logger;
+}
+
+type Phase =
+  /** Reading SSLRequest / GSSENCRequest / CancelRequest / StartupMessage. */
+  | 'startup'
+  /** StartupMessage received; connecting and authenticating upstream. */
+  | 'connecting'
+  /** Authenticated upstream; relaying ParameterStatus/BackendKeyData until the first ReadyForQuery. */
+  | 'authenticated'
+  /** Normal operation. */
+  | 'ready'
+  | 'closed';
+
+/** Largest startup packet PostgreSQL accepts (MAX_STARTUP_PACKET_LENGTH). */
+const MAX_STARTUP_PACKET = 10_000;
+/** Frames larger than this are forwarded in pieces as they arrive when nothing needs to read them. */
+const STREAM_THRESHOLD = 256 * 1024;
+/** PostgreSQL's own cap on a message (PQ_LARGE_MESSAGE_LIMIT is 1 GB minus one). */
+const MAX_SERVER_MESSAGE = 1024 * 1024 * 1024 + 5;
+
+/** Frontend message types accepted after authentication. Anything else is a protocol violation. */
+const FRONTEND_TYPES = new Set<number>(Object.values(Frontend));
+
+let nextSessionId = 1;
+
+/**
+ * One client connection and its upstream connection: the only place that touches sockets.
+ *
+ * Startup (TLS, cancel, protocol version), authentication (pass-through, or credential injection
+ * when the upstream URL carries a password) and then frame-by-frame relaying in both directions.
+ * Frames are forwarded as the very bytes received; only BackendKeyData is replaced (so cancels
+ * come through the sidecar) and, when the sidecar terminates TLS, the SASL mechanism list loses
+ * its channel-binding (-PLUS) entries.
+ */
+export class Session {
+  readonly id = nextSessionId++;
+  private phase: Phase = 'startup';
+  private client: Socket | TLSSocket;
+  private clientOnTls = false;
+  private upstream: Socket | TLSSocket | null = null;
+  private upstreamOnTls = false;
+  private clientSplitter: FrameSplitter;
+  private readonly serverSplitter = new FrameSplitter({ maxFrameLength: MAX_SERVER_MESSAGE, streamThreshold: STREAM_THRESHOLD });
+  private toClient: Relay;
+  private toServer: Relay | null = null;
+  /** Client frames that arrived before the upstream was ready for them. */
+  private queuedForServer: Buffer[] = [];
+  private startupMessage: StartupMessage | null = null;
+  private scram: ScramClient | null = null;
+  /** Pass-through SCRAM: the next 'p' is the SASLInitialResponse. */
+  private expectSaslInitial = false;
+  private ourKey: { processId: number; secretKey: Buffer } | null = null;
+  private upstreamKey: { processId: number; secretKey: Buffer } | null = null;
+  /** ReadyForQuery messages the client still awaits (one per Query, Sync, FunctionCall). */
+  private pendingReady = 0;
+  private transactionStatus = 0x49; // 'I'
+  private serverSentFatal = false;
+  private draining = false;
+  private readonly closedCallbacks: (() => void)[] = [];
+  private readonly log: Logger;
+
+  private readonly clientHandler: FrameHandler;
+  private readonly serverHandler: FrameHandler;
+
+  constructor(
+    socket: Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.client = socket;
+    this.log = ctx.log.child({ session: this.id });
+    socket.setNoDelay(true);
+    this.clientSplitter = new FrameSplitter({ maxFrameLength: ctx.maxClientMessageBytes, streamThreshold: STREAM_THRESHOLD, untyped: true });
+    this.toClient = new Relay(socket);
+    this.clientHandler = {
+      onFrame: (code, buf, start, end) => this.onClientFrame(code, buf, start, end),
+      streamFrame: (code) => this.phase === 'ready' && code === Frontend.CopyData,
+      onFramePiece: (buf, start, end) => this.toServer!.pass(buf, start, end),
+    };
+    this.serverHandler = {
+      onFrame: (code, buf, start, end) => this.onServerFrame(code, buf, start, end),
+      streamFrame: (code) => this.phase === 'ready' && (code === Backend.DataRow || code === Backend.CopyData),
+      onFramePiece: (buf, start, end) => this.toClient.pass(buf, start, end),
+    };
+    this.attachClient(socket);
+  }
+
+  /** Registers a callback run once when both connections are gone. */
+  onClosed(callback: () => void): void {
+    this.closedCallbacks.push(callback);
+  }
+
+  /** True when no statement is running and no transaction is open: safe to close on shutdown. */
+  get idle(): boolean {
+    return this.phase !== 'ready' || (this.pendingReady === 0 && this.transactionStatus === 0x49 && !this.serverSplitter.hasPartial());
+  }
+
+  /** SIGTERM: close now if idle, else after the running statement and transaction end. */
+  drain(): void {
+    this.draining = true;
+    if (this.phase === 'startup' || this.idle) this.refuseAndClose(refusal('shutting-down'));
+  }
+
+  /** Deadline of a drain passed: close whatever runs. */
+  forceClose(): void {
+    this.refuseAndClose(refusal('shutting-down', 'in-flight work was cut off at the drain deadline'));
+  }
+
+  // ---- client side ------------------------------------------------------------------------
+
+  private attachClient(socket: Socket | TLSSocket): void {
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.log.debug({ err: error.code ?? error.message }, 'client socket error');
+      this.close();
+    });
+    socket.on('close', () => this.close());
+    socket.on('drain', () => this.upstream?.resume());
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.clientSplitter.push(chunk, this.clientHandler);
+      this.toServer?.flush();
+      this.toClient.flush();
+    } catch (error) {
+      this.onClientError(error);
+      return;
+    }
+    if (this.toServer?.congested === true) this.client.pause();
+  }
+
+  private onClientError(error: unknown): void {
+    if (error instanceof ChannelBindingRefused) {
+      this.log.info('client asked for SCRAM channel binding through a TLS-terminating sidecar');
+      this.refuseAndClose(
+        refusal('channel-binding', undefined, {
+          detail: 'The client connected with TLS and supports channel binding; the sidecar terminates TLS, so the server cannot bind to the client.',
+          hint: 'Connect with channel_binding=disable, or configure the sidecar with the upstream credentials.',
+        }),
+      );
+    } else if (error instanceof WireError) {
+      this.log.info({ err: error.message }, 'client protocol violation');
+      this.refuseAndClose(refusal('protocol-violation', error.message));
+    } else {
+      this.log.error({ err: error }, 'unexpected error handling client data');
+      this.refuseAndClose(refusal('protocol-violation', 'internal error while reading the message'));
+    }
+  }
+
+  private onClientFrame(code: number, buf: Buffer, start: number, end: number): void {
+    if (this.phase === 'ready') {
+      if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) this.pendingReady++;
+      else if (code === Frontend.Terminate) return this.onClientTerminate(buf, start, end);
+      else if (!FRONTEND_TYPES.has(code)) throw new WireError(`unknown frontend message type 0x${code.toString(16)}`);
+      this.toServer!.pass(buf, start, end);
+      return;
+    }
+    if (this.phase === 'startup') return this.onStartupFrame(buf, start, end);
+    // Authentication in progress.
+    if (code === Frontend.Terminate) return this.close();
+    if (this.ctx.upstream.credentials === undefined && this.toServer !== null && code === Frontend.PasswordMessage) {
+      if (this.expectSaslInitial) this.checkChannelBinding(buf, start, end);
+      this.toServer.pass(buf, start, end);
+      return;
+    }
+    if (!FRONTEND_TYPES.has(code)) throw new WireError(`unknown frontend message type 0x${code.toString(16)}`);
+    // Early frames (a client pipelining before authentication completes) wait for the upstream.
+    this.queuedForServer.push(Buffer.from(buf.subarray(start, end)));
+  }
+
+  private onStartupFrame(buf: Buffer, start: number, end: number): void {
+    if (end - start > MAX_STARTUP_PACKET) throw new WireError(`startup packet of ${end - start} bytes exceeds ${MAX_STARTUP_PACKET}`);
+    const message = decodeStartupPhase(buf, start, end);
+    switch (message.type) {
+      case 'SSLRequest':
+        return this.onSslRequest();
+      case 'GSSENCRequest':
+        // GSSAPI encryption is not offered; the client proceeds (or retries with SSL).
+        this.client.write(Buffer.from('N'));
+        this.clientSplitter.expectUntyped();
+        return;
+      case 'CancelRequest':
+        this.clientSplitter.stop();
+        this.onCancelRequest(message.processId, message.secretKey);
+        return;
+      case 'StartupMessage':
+        this.clientSplitter.stop();
+        this.onStartupMessage(message, buf, start, end);
+        return;
+    }
+  }
+
+  private onSslRequest(): void {
+    if (this.ctx.clientTls === undefined || this.clientOnTls) {
+      this.client.write(Buffer.from('N'));
+      this.clientSplitter.expectUntyped();
+      return;
+    }
+    this.clientSplitter.stop();
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.pause();
+    // Bytes sent after SSLRequest but before the handshake would be trusted as if encrypted
+    // (CVE-2021-23214): refuse them.
+    if (this.clientSplitter.takeRemainder().length > 0) {
+      this.log.info('client sent data after SSLRequest before the TLS handshake');
+      this.close();
+      return;
+    }
+    raw.write(Buffer.from('S'));
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.ctx.clientTls });
+    tls.setNoDelay?.(true);
+    this.client = tls;
+    this.clientOnTls = true;
+    this.toClient = new Relay(tls);
+    this.clientSplitter = new FrameSplitter({ maxFrameLength: this.ctx.maxClientMessageBytes, streamThreshold: STREAM_THRESHOLD, untyped: true });
+    this.attachClient(tls);
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    raw.on('error', () => this.close());
+    raw.resume();
+  }
+
+  private onCancelRequest(processId: number, secretKey: Buffer): void {
+    const target = this.ctx.cancelKeys.lookup(processId, secretKey);
+    if (target === undefined) this.log.info({ processId }, 'cancel request with an unknown key ignored');
+    else target.cancel();
+    // PostgreSQL answers nothing to a CancelRequest and closes the connection.
+    this.client.end();
+  }
+
+  private onStartupMessage(message: StartupMessage, buf: Buffer, start: number, end: number): void {
+    const major = message.protocolVersion >>> 16;
+    if (major !== 3) {
+      this.refuseAndClose(refusal('unsupported-protocol', `${major}.${message.protocolVersion & 0xffff}`, { detail: 'dbward supports protocol 3.x' }));
+      return;
+    }
+    if (this.clientSplitter.takeRemainder().length > 0) {
+      throw new WireError('client sent data before authentication was requested');
+    }
+    this.startupMessage = message;
+    this.clientSplitter = new FrameSplitter({ maxFrameLength: this.ctx.maxClientMessageBytes, streamThreshold: STREAM_THRESHOLD });
+    this.phase = 'connecting';
+    const credentials = this.ctx.upstream.credentials;
+    const startupBytes =
+      credentials === undefined
+        ? Buffer.from(buf.subarray(start, end))
+        : startupMessage(this.upstreamParameters(message, credentials.user), message.protocolVersion === StartupCode.Protocol32 ? StartupCode.Protocol32 : StartupCode.Protocol30);
+    this.log.debug({ user: message.parameters.get('user'), database: message.parameters.get('database') }, 'startup');
+    connectUpstream(this.ctx.upstream, this.ctx.connectTimeoutMs).then(
+      ({ socket, tls }) => this.onUpstreamConnected(socket, tls, startupBytes),
+      (error: unknown) => {
+        const reason = error instanceof UpstreamUnavailable ? error.message : String(error);
+        this.log.warn({ err: reason }, 'upstream unavailable');
+        this.refuseAndClose(refusal('upstream-unavailable', reason));
+      },
+    );
+  }
+
+  /** Startup parameters for credential injection: the client's, with the upstream user (and database). */
+  private upstreamParameters(message: StartupMessage, user: string): Map<string, string> {
+    const params = new Map(message.parameters);
+    params.set('user', user);
+    if (this.ctx.upstream.database !== undefined) params.set('database', this.ctx.upstream.database);
+    else if (!params.has('database')) params.set('database', message.parameters.get('user') ?? user);
+    return params;
+  }
+
+  private checkChannelBinding(buf: Buffer, start: number, end: number): void {
+    this.expectSaslInitial = false;
+    const initial = decodeSASLInitialResponse(buf, start, end);
+    const flag = initial.data === null ? 0 : initial.data[0];
+    // 'y': the client could bind but thinks the server cannot. A server on TLS treats that as a
+    // downgrade attack (28000). The sidecar can never bind (it is not the server's TLS endpoint),
+    // so explain instead of letting the server's confusing message through.
+    if (flag === 0x79 && this.upstreamOnTls) {
+      throw new ChannelBindingRefused();
+    }
+  }
+
+  private onClientTerminate(buf: Buffer, start: number, end: number): void {
+    this.toServer!.pass(buf, start, end);
+    this.toServer!.flush();
+    this.upstream?.end();
+    this.client.end();
+    this.phase = 'closed';
+    this.finish();
+  }
+
+  // ---- upstream side ----------------------------------------------------------------------
+
+  private onUpstreamConnected(socket: Socket | TLSSocket, tls: boolean, startupBytes: Buffer): void {
+    if (this.phase === 'closed') {
+      socket.destroy();
+      return;
+    }
+    this.upstream = socket;
+    this.upstreamOnTls = tls;
+    this.toServer = new Relay(socket);
+    socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.log.info({ err: error.code ?? error.message }, 'upstream socket error');
+      this.onUpstreamClosed();
+    });
+    socket.on('close', () => this.onUpstreamClosed());
+    socket.on('drain', () => this.client.resume());
+    socket.resume();
+    this.toServer.send(startupBytes);
+  }
+
+  private onServerData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.serverSplitter.push(chunk, this.serverHandler);
+      this.toClient.flush();
+      this.toServer?.flush();
+    } catch (error) {
+      if (error instanceof ChannelBindingRefused) return; // unreachable from the server side
+      const message = error instanceof Error ? error.message : String(error);
+      this.log.error({ err: message }, 'invalid data from the upstream server');
+      this.refuseAndClose(refusal('upstream-unavailable', `the server sent an invalid message: ${message}`));
+      return;
+    }
+    if (this.toClient.congested) this.upstream?.pause();
+  }
+
+  private onServerFrame(code: number, buf: Buffer, start: number, end: number): void {
+    if (this.phase === 'ready') {
+      if (code === Backend.ReadyForQuery) {
+        this.transactionStatus = buf[start + 5]!;
+        if (this.pendingReady > 0) this.pendingReady--;
+        this.toClient.pass(buf, start, end);
+        if (this.draining && this.idle) this.refuseAndClose(refusal('shutting-down'));
+        return;
+      }
+      if (code === Backend.ErrorResponse) this.noteServerError(buf, start, end);
+      this.toClient.pass(buf, start, end);
+      return;
+    }
+    this.onServerStartupFrame(code, buf, start, end);
+  }
+
+  /** Authentication and the session's opening messages. */
+  private onServerStartupFrame(code: number, buf: Buffer, start: number, end: number): void {
+    switch (code) {
+      case Backend.Authentication:
+        return this.onAuthentication(buf, start, end);
+      case Backend.BackendKeyData: {
+        const message = decodeBackend(code, buf, start, end);
+        if (message.type !== 'BackendKeyData') return;
+        this.upstreamKey = { processId: message.processId, secretKey: Buffer.from(message.secretKey) };
+        this.ourKey = this.ctx.cancelKeys.issue({ cancel: () => this.cancelUpstreamQuery() }, message.secretKey.length);
+        this.toClient.send(backendKeyData(this.ourKey.processId, this.ourKey.secretKey));
+        return;
+      }
+      case Backend.ReadyForQuery:
+        this.transactionStatus = buf[start + 5]!;
+        this.phase = 'ready';
+        this.toClient.pass(buf, start, end);
+        for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
+        this.queuedForServer = [];
+        this.log.debug('session ready');
+        if (this.draining) this.refuseAndClose(refusal('shutting-down'));
+        return;
+      case Backend.ErrorResponse:
+        this.noteServerError(buf, start, end);
+        this.toClient.pass(buf, start, end);
+        return;
+      default:
+        // ParameterStatus, NoticeResponse, NegotiateProtocolVersion: the client sees them as sent.
+        this.toClient.pass(buf, start, end);
+    }
+  }
+
+  private onAuthentication(buf: Buffer, start: number, end: number): void {
+    const message = decodeBackend(Backend.Authentication, buf, start, end);
+    const credentials = this.ctx.upstream.credentials;
+    if (message.type === 'AuthenticationOk') {
+      this.phase = 'authenticated';
+      if (credentials === undefined) this.toClient.pass(buf, start, end);
+      else this.toClient.send(authenticationOk());
+      return;
+    }
+    if (credentials === undefined) {
+      // Pass-through: the client answers. Never offer channel binding: the sidecar terminates TLS.
+      if (message.type === 'AuthenticationSASL') {
+        const mechanisms = message.mechanisms.filter((m) => !m.endsWith('-PLUS'));
+        this.expectSaslInitial = true;
+        if (mechanisms.length === message.mechanisms.length) this.toClient.pass(buf, start, end);
+        else this.toClient.send(authenticationSASL(mechanisms));
+        return;
+      }
+      this.toClient.pass(buf, start, end);
+      return;
+    }
+    // Credential injection: the sidecar answers with its own credentials.
+    try {
+      switch (message.type) {
+        case 'AuthenticationCleartextPassword':
+          this.toServer!.send(passwordMessage(credentials.password));
+          return;
+        case 'AuthenticationMD5Password':
+          this.toServer!.send(passwordMessage(md5PasswordResponse(credentials.user, credentials.password, message.salt)));
+          return;
+        case 'AuthenticationSASL': {
+          const mechanism = ScramClient.pick(message.mechanisms);
+          if (mechanism === null) break;
+          this.scram = new ScramClient(credentials.password);
+          this.toServer!.send(saslInitialResponse(mechanism, this.scram.clientFirst()));
+          return;
+        }
+        case 'AuthenticationSASLContinue':
+          if (this.scram === null) break;
+          this.toServer!.send(saslResponse(this.scram.clientFinal(message.data)));
+          return;
+        case 'AuthenticationSASLFinal':
+          if (this.scram === null) break;
+          this.scram.verifyServerFinal(message.data);
+          return;
+        default:
+          break;
+      }
+    } catch (error) {
+      if (error instanceof ScramError) {
+        this.log.warn({ err: error.message }, 'upstream SCRAM authentication failed');
+        this.refuseAndClose(refusal('upstream-auth-failed', error.message));
+        return;
+      }
+      throw error;
+    }
+    this.refuseAndClose(
+      refusal('unsupported-auth', `the server asked for ${message.type.replace('Authentication', '')}, which the sidecar cannot answer with its credentials`),
+    );
+  }
+
+  private noteServerError(buf: Buffer, start: number, end: number): void {
+    const message = decodeBackend(Backend.ErrorResponse, buf, start, end);
+    if (message.type !== 'ErrorResponse') return;
+    const severity = message.fields.get('V') ?? message.fields.get('S');
+    if (severity === 'FATAL' || severity === 'PANIC') this.serverSentFatal = true;
+  }
+
+  private cancelUpstreamQuery(): void {
+    const key = this.upstreamKey;
+    if (key === null) return;
+    cancelUpstream(this.ctx.upstream, key.processId, key.secretKey, this.ctx.connectTimeoutMs).then(
+      () => this.log.debug('cancel forwarded'),
+      (error: unknown) => this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'cancel could not be forwarded'),
+    );
+  }
+
+  private onUpstreamClosed(): void {
+    if (this.phase === 'closed') return;
+    if (this.serverSentFatal) {
+      this.toClient.flush();
+      this.client.end();
+      this.phase = 'closed';
+      this.finish();
+      return;
+    }
+    this.refuseAndClose(refusal('upstream-unavailable', 'the server closed the connection'));
+  }
+
+  // ---- closing ------------------------------------------------------------------------------
+
+  /** Sends a FATAL (or ERROR) refusal if the client stream is at a message boundary, then closes. */
+  refuseAndClose(why: Refusal): void {
+    if (this.phase === 'closed') return;
+    const atBoundary = !this.serverSplitter.hasPartial();
+    if (atBoundary && !this.client.destroyed) {
+      this.toClient.send(errorResponse(refusalFields(why)));
+    }
+    this.toClient.flush();
+    this.client.end();
+    if (this.upstream !== null && !this.upstream.destroyed) {
+      if (this.phase === 'ready' && this.toServer !== null && !this.clientSplitter.hasPartial()) this.toServer.send(terminate());
+      this.upstream.end();
+    }
+    this.phase = 'closed';
+    this.finish();
+  }
+
+  /** Closes both sides without a message (the client went away, or an error already said why). */
+  close(): void {
+    if (this.phase === 'closed') {
+      this.finish();
+      return;
+    }
+    const wasReady = this.phase === 'ready';
+    this.phase = 'closed';
+    if (this.upstream !== null && !this.upstream.destroyed) {
+      if (wasReady && this.toServer !== null && !this.clientSplitter.hasPartial()) this.toServer.send(terminate());
+      this.upstream.end();
+    }
+    this.client.destroy();
+    this.finish();
+  }
+
+  private finished = false;
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.ourKey !== null) this.ctx.cancelKeys.release(this.ourKey.processId);
+    // Give sockets a moment to flush, then make sure nothing lingers.
+    setTimeout(() => {
+      this.client.destroy();
+      this.upstream?.destroy();
+    }, 5_000).unref();
+    for (const callback of this.closedCallbacks) callback();
+  }
+}
+
+/** Thrown when a pass-through SCRAM exchange cannot succeed through a TLS-terminating sidecar. */
+class ChannelBindingRefused extends WireError {
+  override readonly name = 'ChannelBindingRefused';
+  constructor() {
+    super('SCRAM channel binding cannot pass through the sidecar');
+  }
+}
+
+/** ErrorResponse fields in PostgreSQL's order: severity (localized, then not), code, message, detail, hint. */
+function refusalFields(why: Refusal): Map<string, string> {
+  const fields = new Map<string, string>([
+    ['S', why.severity],
+    ['V', why.severity],
+    ['C', why.sqlstate],
+    ['M', why.message],
+  ]);
+  if (why.detail !== undefined) fields.set('D', why.detail);
+  if (why.hint !== undefined) fields.set('H', why.hint);
+  return fields;
+}
