@@ -104,7 +104,7 @@ export class Session {
     this.client = socket;
     this.log = ctx.log.child({ session: this.id });
     socket.setNoDelay(true);
-    this.clientSplitter = new FrameSplitter({ maxFrameLength: ctx.maxClientMessageBytes, streamThreshold: STREAM_THRESHOLD, untyped: true });
+    this.clientSplitter = new FrameSplitter({ maxFrameLength: MAX_STARTUP_PACKET, untyped: true });
     this.toClient = new Relay(socket);
     this.clientHandler = {
       onFrame: (code, buf, start, end) => this.onClientFrame(code, buf, start, end),
@@ -249,7 +249,7 @@ export class Session {
     this.client = tls;
     this.clientOnTls = true;
     this.toClient = new Relay(tls);
-    this.clientSplitter = new FrameSplitter({ maxFrameLength: this.ctx.maxClientMessageBytes, streamThreshold: STREAM_THRESHOLD, untyped: true });
+    this.clientSplitter = new FrameSplitter({ maxFrameLength: MAX_STARTUP_PACKET, untyped: true });
     this.attachClient(tls);
     raw.removeAllListeners('close');
     raw.removeAllListeners('error');
@@ -385,7 +385,7 @@ export class Session {
         const message = decodeBackend(code, buf, start, end);
         if (message.type !== 'BackendKeyData') return;
         this.upstreamKey = { processId: message.processId, secretKey: Buffer.from(message.secretKey) };
-        this.ourKey = this.ctx.cancelKeys.issue({ cancel: () => this.cancelUpstreamQuery() }, message.secretKey.length);
+        this.ourKey = this.ctx.cancelKeys.issue({ cancel: () => this.cancelUpstreamQuery() }, message.secretKey.length, message.processId);
         this.toClient.send(backendKeyData(this.ourKey.processId, this.ourKey.secretKey));
         return;
       }
