@@ -6,17 +6,25 @@ export interface CancelTarget {
 }
 
 /**
- * The sidecar gives each client its own BackendKeyData, so a client never learns the upstream's
- * process id or secret, and a cancel is mapped to the right upstream backend here.
+ * The sidecar gives each client its own BackendKeyData secret, so a client never learns the
+ * upstream's secret, and a cancel is mapped to the right upstream backend here.
+ *
+ * The process id stays the upstream backend's whenever it is free here: it is no secret (the
+ * client can ask `pg_backend_pid()`), and clients compare it with the process id of a
+ * NotificationResponse (to skip their own notifications), with `pg_stat_activity.pid`, or pass it
+ * to `pg_cancel_backend()`. A random id would break all three.
  */
 export class CancelKeys {
   private readonly byPid = new Map<number, { secret: Buffer; target: CancelTarget }>();
 
-  /** Issues a fresh key; `secretLength` follows the upstream's (4 bytes in protocol 3.0). */
-  issue(target: CancelTarget, secretLength: number): { processId: number; secretKey: Buffer } {
-    let processId: number;
-    do processId = randomInt(1, 0x7fffffff);
-    while (this.byPid.has(processId));
+  /**
+   * Issues a fresh key: the process id `preferredPid` (the upstream backend's) unless it is still
+   * held by a session that has not finished yet, then a random one; a fresh secret of
+   * `secretLength` bytes, following the upstream's (4 bytes in protocol 3.0).
+   */
+  issue(target: CancelTarget, secretLength: number, preferredPid?: number): { processId: number; secretKey: Buffer } {
+    let processId = preferredPid !== undefined && preferredPid > 0 ? preferredPid : 0;
+    while (processId === 0 || this.byPid.has(processId)) processId = randomInt(1, 0x7fffffff);
     const secretKey = randomBytes(secretLength);
     this.byPid.set(processId, { secret: secretKey, target });
     return { processId, secretKey };

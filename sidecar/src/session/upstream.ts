@@ -120,7 +120,8 @@ function startTls(socket: Socket, target: UpstreamTarget, timeoutMs: number): Pr
       ...(ca !== undefined ? { ca } : {}),
       rejectUnauthorized: verifyChain,
       // verify-full checks the name (Node's default identity check); verify-ca and require do not.
-      checkServerIdentity: target.sslmode === 'verify-full' ? undefined : () => undefined,
+      // The option must be absent, not undefined, for the default: tls.connect rejects undefined.
+      ...(target.sslmode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }),
       ALPNProtocols: ['postgresql'],
     });
     const timer = setTimeout(() => {
