@@ -84,3 +84,48 @@ export function codeName(code: number, side: 'frontend' | 'backend'): string {
   for (const [name, value] of Object.entries(table)) if (value === code) return name;
   return code === 0 ? 'untyped' : `unknown(0x${code.toString(16).padStart(2, '0')})`;
 }
+
+/** Limits PostgreSQL applies to the startup phase (src/include/libpq/pqcomm.h). */
+export const Limits = {
+  /** Largest untyped startup-phase packet the server accepts, not counting its length word (MAX_STARTUP_PACKET_LENGTH). */
+  MaxStartupPacketLength: 10000,
+  /** Smallest secret key of a BackendKeyData or CancelRequest (the fixed 4 bytes of protocol 3.0). */
+  MinCancelKeyLength: 4,
+  /** Largest secret key of a BackendKeyData or CancelRequest in protocol 3.2 (MAX_CANCEL_KEY_LENGTH). */
+  MaxCancelKeyLength: 256,
+} as const;
+
+/**
+ * Field types of an ErrorResponse ('E') or NoticeResponse ('N'), chapter "Error and Notice Message
+ * Fields". Each field is a one-byte code followed by a string; unknown codes must be ignored.
+ */
+export const ErrorField = {
+  Severity: 'S',
+  SeverityNonLocalized: 'V',
+  Code: 'C',
+  Message: 'M',
+  Detail: 'D',
+  Hint: 'H',
+  Position: 'P',
+  InternalPosition: 'p',
+  InternalQuery: 'q',
+  Where: 'W',
+  SchemaName: 's',
+  TableName: 't',
+  ColumnName: 'c',
+  DataTypeName: 'd',
+  ConstraintName: 'n',
+  File: 'F',
+  Line: 'L',
+  Routine: 'R',
+} as const;
+
+export type ErrorFieldCode = (typeof ErrorField)[keyof typeof ErrorField];
+
+/** Transaction status byte of a ReadyForQuery ('Z'): idle, in a transaction block, in a failed one. */
+export type TransactionStatus = 'I' | 'T' | 'E';
+
+/** The protocol version number of a StartupMessage: major in the high 16 bits, minor in the low 16. */
+export function protocolVersion(major: number, minor: number): number {
+  return ((major << 16) | minor) >>> 0;
+}

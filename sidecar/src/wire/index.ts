@@ -1,3 +1,10 @@
 export * from './codes.js';
 export * from './errors.js';
 export * from './splitter.js';
+export * from './reader.js';
+export type * from './messages.js';
+export * from './frontend.js';
+export * from './backend.js';
+export * from './encode.js';
+export * as writers from './writers.js';
+export type { WireValue, ErrorFields, StringPairs } from './writers.js';

@@ -6,19 +6,25 @@ import { FrameTooLarge, ProtocolViolation } from './errors.js';
  * A frame is reported as the buffer that holds it and the offsets of its first byte (the type
  * byte, or the length for an untyped startup-phase frame) and one past its last byte. When a
  * whole frame lies inside one pushed chunk, `buf` is that very chunk: nothing was copied, and
- * consecutive frames of one chunk can be forwarded as one slice. The buffer must not be kept
- * after the call returns unless the receiver copies it or forwards it by reference as a whole.
+ * consecutive frames of one chunk can be forwarded as one slice. A frame split across chunks is
+ * reported from a buffer of its own (as is every untyped frame). The buffer must not be kept after
+ * the call returns unless the receiver copies it or forwards it by reference as a whole.
  */
 export interface FrameHandler {
   /** A complete frame. `code` is the type byte, or 0 for an untyped (startup-phase) frame. */
   onFrame(code: number, buf: Buffer, start: number, end: number): void;
   /**
-   * Asked once for a frame whose length exceeds the splitter's stream threshold, before the frame
-   * is complete. Returning true makes the splitter hand the frame over in pieces through
-   * {@link onFramePiece} as its bytes arrive, so a huge row is forwarded without being buffered.
+   * Asked once for a typed frame whose length exceeds the splitter's stream threshold and which is
+   * not complete in the chunk where its header arrived. Returning true makes the splitter hand the
+   * frame over in pieces through {@link onFramePiece} as its bytes arrive, so a huge row is
+   * forwarded without being buffered; returning false buffers it and reports it through onFrame.
+   * A frame above the threshold that arrives whole is reported through onFrame without asking.
    */
   streamFrame?(code: number, frameLength: number): boolean;
-  /** A piece of a streamed frame; the first piece starts with the frame's header; `last` ends it. */
+  /**
+   * A piece of a streamed frame, never empty; the first piece starts with the frame's header,
+   * `last` marks the piece that ends it. The pieces concatenate to the exact frame.
+   */
   onFramePiece?(buf: Buffer, start: number, end: number, last: boolean): void;
 }
 
@@ -105,7 +111,11 @@ export class FrameSplitter {
     if (this.stopped) throw new ProtocolViolation('bytes pushed into a stopped frame splitter');
     let pos = 0;
     const len = chunk.length;
-    if (this.streamRemaining > 0) pos = this.continueStream(chunk, pos, handler);
+    if (len === 0) return;
+    if (this.streamRemaining > 0) {
+      pos = this.continueStream(chunk, pos, handler);
+      if (this.stopped) return this.keepRemainder(chunk, pos);
+    }
     if (this.headerFill > 0 || this.pending !== null) {
       pos = this.continuePartial(chunk, pos, handler);
       if (pos < 0) return;
@@ -136,7 +146,7 @@ export class FrameSplitter {
         if (this.stopped) return this.keepRemainder(chunk, pos);
         continue;
       }
-      if (frameLength > this.streamThreshold && handler.streamFrame?.(code, frameLength) === true) {
+      if (frameLength > this.streamThreshold && this.shouldStream(handler, code, frameLength)) {
         this.streamRemaining = frameLength - (len - pos);
         handler.onFramePiece!(chunk, pos, len, false);
         return;
@@ -146,6 +156,10 @@ export class FrameSplitter {
       this.pendingFill = len - pos;
       return;
     }
+  }
+
+  private shouldStream(handler: FrameHandler, code: number, frameLength: number): boolean {
+    return handler.onFramePiece !== undefined && handler.streamFrame?.(code, frameLength) === true;
   }
 
   private continueStream(chunk: Buffer, pos: number, handler: FrameHandler): number {
@@ -179,11 +193,14 @@ export class FrameSplitter {
       if (length < MIN_LENGTH) throw new ProtocolViolation(`message of type 0x${code.toString(16)} has invalid length ${length}`);
       if (frameLength > this.maxFrameLength) throw new FrameTooLarge(code, frameLength, this.maxFrameLength);
       this.headerFill = 0;
-      if (!untyped && frameLength > this.streamThreshold && handler.streamFrame?.(code, frameLength) === true) {
+      if (!untyped && frameLength > this.streamThreshold && this.shouldStream(handler, code, frameLength)) {
         const available = Math.min(frameLength - headerLength, chunk.length - pos);
         this.streamRemaining = frameLength - headerLength - available;
-        handler.onFramePiece!(this.header.subarray(0, headerLength), 0, headerLength, false);
-        handler.onFramePiece!(chunk, pos, pos + available, this.streamRemaining === 0);
+        // A copy: the header scratch buffer is reused, and the receiver may queue the piece by
+        // reference. It is last only for a frame without body: no empty piece is ever reported.
+        const header = Buffer.from(this.header.subarray(0, headerLength));
+        handler.onFramePiece!(header, 0, headerLength, frameLength === headerLength);
+        if (available > 0) handler.onFramePiece!(chunk, pos, pos + available, this.streamRemaining === 0);
         pos += available;
         return this.streamRemaining > 0 ? -1 : pos;
       }
