@@ -13,7 +13,18 @@ export interface UpstreamConnection {
   socket: Socket | TLSSocket;
   /** True when the connection to the server is encrypted. */
   tls: boolean;
+  /**
+   * Set when the socket reads into this one reused buffer and hands each read to the `reader`
+   * given to {@link connectUpstream} instead of emitting 'data' events.
+   */
+  readBuffer: Buffer | undefined;
 }
+
+/** Size of the reused read buffer of a plain-TCP upstream connection. */
+export const UPSTREAM_READ_BUFFER = 64 * 1024;
+
+/** Receives the bytes of one read from the upstream; the chunk is only valid during the call. */
+export type UpstreamReader = (chunk: Buffer) => void;
 
 /**
  * Opens a connection to the upstream server and negotiates TLS according to `sslmode`, as libpq
@@ -21,18 +32,22 @@ export interface UpstreamConnection {
  * verifying, `verify-ca` verifies the chain, `verify-full` the chain and the host name. With
  * `require` and an `sslrootcert`, the chain is verified too (libpq's behaviour).
  */
-export async function connectUpstream(target: UpstreamTarget, timeoutMs: number): Promise<UpstreamConnection> {
+export async function connectUpstream(target: UpstreamTarget, timeoutMs: number, reader?: UpstreamReader): Promise<UpstreamConnection> {
   const deadline = Date.now() + timeoutMs;
-  const socket = await openTcp(target, timeoutMs);
+  // Without TLS, reads go into one reused buffer (no allocation per read: with a fast server and
+  // a slow client, per-read buffers pile up as garbage faster than V8 collects them). TLS
+  // decrypts into buffers of its own, so the 'data' path stays for it.
+  const readBuffer = target.sslmode === 'disable' && reader !== undefined ? Buffer.alloc(UPSTREAM_READ_BUFFER) : undefined;
+  const socket = await openTcp(target, timeoutMs, readBuffer === undefined ? undefined : { buffer: readBuffer, reader: reader! });
   try {
-    if (target.sslmode === 'disable') return { socket, tls: false };
+    if (target.sslmode === 'disable') return { socket, tls: false, readBuffer };
     const answer = await requestSsl(socket, deadline - Date.now());
     if (answer === 'N') {
-      if (target.sslmode === 'prefer') return { socket, tls: false };
+      if (target.sslmode === 'prefer') return { socket, tls: false, readBuffer: undefined };
       throw new UpstreamUnavailable(`the server does not support TLS, but sslmode is ${target.sslmode}`);
     }
     const secured = await startTls(socket, target, deadline - Date.now());
-    return { socket: secured, tls: true };
+    return { socket: secured, tls: true, readBuffer: undefined };
   } catch (error) {
     socket.destroy();
     throw error;
@@ -52,9 +67,23 @@ export async function cancelUpstream(target: UpstreamTarget, processId: number, 
   });
 }
 
-function openTcp(target: UpstreamTarget, timeoutMs: number): Promise<Socket> {
+function openTcp(target: UpstreamTarget, timeoutMs: number, reused?: { buffer: Buffer; reader: UpstreamReader }): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: target.host, port: target.port });
+    const socket = netConnect({
+      host: target.host,
+      port: target.port,
+      ...(reused === undefined
+        ? {}
+        : {
+            onread: {
+              buffer: reused.buffer,
+              callback: (nread: number, buffer: Uint8Array): boolean => {
+                reused.reader((buffer as Buffer).subarray(0, nread));
+                return true;
+              },
+            },
+          }),
+    });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new UpstreamUnavailable(`connecting to ${target.host}:${target.port} timed out after ${timeoutMs} ms`));
