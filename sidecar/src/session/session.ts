@@ -149,7 +149,7 @@ export class Session {
       this.close();
     });
     socket.on('close', () => this.close());
-    socket.on('drain', () => this.upstream?.resume());
+    socket.on('drain', () => this.resumeUpstream());
   }
 
   private onClientData(chunk: Buffer): void {
@@ -283,8 +283,8 @@ export class Session {
         ? Buffer.from(buf.subarray(start, end))
         : startupMessage(this.upstreamParameters(message, credentials.user), message.protocolVersion === StartupCode.Protocol32 ? StartupCode.Protocol32 : StartupCode.Protocol30);
     this.log.debug({ user: message.parameters.get('user'), database: message.parameters.get('database') }, 'startup');
-    connectUpstream(this.ctx.upstream, this.ctx.connectTimeoutMs).then(
-      ({ socket, tls }) => this.onUpstreamConnected(socket, tls, startupBytes),
+    connectUpstream(this.ctx.upstream, this.ctx.connectTimeoutMs, (chunk) => this.onServerData(chunk)).then(
+      ({ socket, tls, readBuffer }) => this.onUpstreamConnected(socket, tls, readBuffer, startupBytes),
       (error: unknown) => {
         const reason = error instanceof UpstreamUnavailable ? error.message : String(error);
         this.log.warn({ err: reason }, 'upstream unavailable');
@@ -325,7 +325,7 @@ export class Session {
 
   // ---- upstream side ----------------------------------------------------------------------
 
-  private onUpstreamConnected(socket: Socket | TLSSocket, tls: boolean, startupBytes: Buffer): void {
+  private onUpstreamConnected(socket: Socket | TLSSocket, tls: boolean, readBuffer: Buffer | undefined, startupBytes: Buffer): void {
     if (this.phase === 'closed') {
       socket.destroy();
       return;
@@ -333,7 +333,10 @@ export class Session {
     this.upstream = socket;
     this.upstreamOnTls = tls;
     this.toServer = new Relay(socket);
-    socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    if (readBuffer === undefined) socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    // Reads go into one reused buffer: while a forwarded slice of it waits in the client socket,
+    // reading stops; it resumes when that write completes.
+    else this.toClient.lend(readBuffer, () => this.resumeUpstream());
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.log.info({ err: error.code ?? error.message }, 'upstream socket error');
       this.onUpstreamClosed();
@@ -357,7 +360,11 @@ export class Session {
       this.refuseAndClose(refusal('upstream-unavailable', `the server sent an invalid message: ${message}`));
       return;
     }
-    if (this.toClient.congested) this.upstream?.pause();
+    if (this.toClient.congested || this.toClient.holdsLent) this.upstream?.pause();
+  }
+
+  private resumeUpstream(): void {
+    if (!this.toClient.congested && !this.toClient.holdsLent) this.upstream?.resume();
   }
 
   private onServerFrame(code: number, buf: Buffer, start: number, end: number): void {
