@@ -34,6 +34,7 @@ async function main(): Promise<void> {
       upstream: config.upstream,
       clientTls,
       connectTimeoutMs: config.connectTimeoutMs,
+      startupTimeoutMs: config.startupTimeoutMs,
       maxClientMessageBytes: config.maxClientMessageBytes,
       cancelKeys: new CancelKeys(),
       log,

@@ -24,6 +24,8 @@ export interface SidecarConfig {
   clientTls: { cert: Buffer; key: Buffer } | undefined;
   /** Upstream connect + TLS handshake deadline. */
   connectTimeoutMs: number;
+  /** A client must complete startup and authentication within this time. */
+  startupTimeoutMs: number;
   /** On SIGTERM, how long in-flight statements may run before connections are closed. */
   drainTimeoutMs: number;
   /** Largest message a client may send (header included). */
@@ -48,6 +50,7 @@ const FLAGS = {
   'tls-cert': { env: 'DBWARD_TLS_CERT' },
   'tls-key': { env: 'DBWARD_TLS_KEY' },
   'connect-timeout': { env: 'DBWARD_CONNECT_TIMEOUT' },
+  'startup-timeout': { env: 'DBWARD_STARTUP_TIMEOUT' },
   'drain-timeout': { env: 'DBWARD_DRAIN_TIMEOUT' },
   'max-message-size': { env: 'DBWARD_MAX_MESSAGE_SIZE' },
   'log-level': { env: 'DBWARD_LOG_LEVEL' },
@@ -59,7 +62,7 @@ export const USAGE = `usage: dbward-sidecar --upstream postgres://[user[:passwor
                       [--policy ./policy.yaml]... [--listen 127.0.0.1:6432]
                       [--environment production] [--identity key=value]...
                       [--otlp-endpoint http://127.0.0.1:4318] [--admin 127.0.0.1:9901]
-                      [--tls-cert cert.pem --tls-key key.pem] [--connect-timeout 10s]
+                      [--tls-cert cert.pem --tls-key key.pem] [--connect-timeout 10s] [--startup-timeout 60s]
                       [--drain-timeout 30s] [--max-message-size 64MB] [--log-level info]
 Every flag also reads an environment variable: --upstream -> DBWARD_UPSTREAM, --listen -> DBWARD_LISTEN, ...
 Multi-valued variables (DBWARD_POLICY, DBWARD_IDENTITY) are comma-separated.`;
@@ -132,6 +135,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
           ? { cert: readFlagFile(certFile, '--tls-cert'), key: readFlagFile(keyFile, '--tls-key') }
           : undefined,
       connectTimeoutMs: parseDuration(one('connect-timeout') ?? '10s', '--connect-timeout'),
+      startupTimeoutMs: parseDuration(one('startup-timeout') ?? '60s', '--startup-timeout'),
       drainTimeoutMs: parseDuration(one('drain-timeout') ?? '30s', '--drain-timeout'),
       maxClientMessageBytes: parseSize(one('max-message-size') ?? '64MB', '--max-message-size'),
       logLevel: logLevel as SidecarConfig['logLevel'],
@@ -155,6 +159,7 @@ function parseFlags(argv: readonly string[]) {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'connect-timeout': { type: 'string' },
+      'startup-timeout': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'max-message-size': { type: 'string' },
       'log-level': { type: 'string' },

@@ -30,6 +30,8 @@ export interface SessionContext {
   upstream: UpstreamTarget;
   clientTls: SecureContext | undefined;
   connectTimeoutMs: number;
+  /** A client must be authenticated and ready within this time (PostgreSQL's authentication_timeout). */
+  startupTimeoutMs: number;
   maxClientMessageBytes: number;
   cancelKeys: CancelKeys;
   log: Logger;
@@ -117,6 +119,17 @@ export class Session {
       onFramePiece: (buf, start, end) => this.toClient.pass(buf, start, end),
     };
     this.attachClient(socket);
+    this.startupTimer = setTimeout(() => this.onStartupTimeout(), ctx.startupTimeoutMs);
+    this.startupTimer.unref();
+  }
+
+  private startupTimer: NodeJS.Timeout | null = null;
+
+  private onStartupTimeout(): void {
+    this.startupTimer = null;
+    if (this.phase === 'ready' || this.phase === 'closed') return;
+    this.log.info({ phase: this.phase }, 'startup not completed in time');
+    this.refuseAndClose(refusal('protocol-violation', `startup not completed within ${this.ctx.startupTimeoutMs} ms`));
   }
 
   /** Registers a callback run once when both connections are gone. */
@@ -137,6 +150,9 @@ export class Session {
 
   /** Deadline of a drain passed: close whatever runs. */
   forceClose(): void {
+    // Closing the sockets would not stop the server's work: PostgreSQL notices a vanished client
+    // only when it next writes. Cancel the running statement first.
+    if (this.phase === 'ready' && this.pendingReady > 0) this.cancelUpstreamQuery();
     this.refuseAndClose(refusal('shutting-down', 'in-flight work was cut off at the drain deadline'));
   }
 
@@ -399,6 +415,7 @@ export class Session {
       case Backend.ReadyForQuery:
         this.transactionStatus = buf[start + 5]!;
         this.phase = 'ready';
+        if (this.startupTimer !== null) clearTimeout(this.startupTimer);
         this.toClient.pass(buf, start, end);
         for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
         this.queuedForServer = [];

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { parseCli, parseDuration, parseListen, parseSize } from './cli.js';
+import { ConfigError } from './errors.js';
+import { parseUpstreamUrl } from './upstream-url.js';
+
+const UPSTREAM = 'postgres://db.example:5432/app?sslmode=require';
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const command = parseCli(args, env);
+  if (command.kind !== 'run') throw new Error(`expected run, got ${command.kind}`);
+  return command.config;
+}
+
+function flagOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.flag;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseCli', () => {
+  it('applies the documented defaults', () => {
+    const config = run(['--upstream', UPSTREAM]);
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 6432 });
+    expect(config.upstream).toMatchObject({ host: 'db.example', port: 5432, database: 'app', sslmode: 'require', credentials: undefined });
+    expect(config.policyFiles).toEqual([]);
+    expect(config.connectTimeoutMs).toBe(10_000);
+    expect(config.startupTimeoutMs).toBe(60_000);
+    expect(config.drainTimeoutMs).toBe(30_000);
+    expect(config.maxClientMessageBytes).toBe(64 * 1024 * 1024);
+    expect(config.clientTls).toBeUndefined();
+  });
+
+  it('reads every flag from its DBWARD_ environment variable, flags winning', () => {
+    const env = { DBWARD_UPSTREAM: UPSTREAM, DBWARD_LISTEN: '127.0.0.1:7000', DBWARD_IDENTITY: 'namespace=shop,labels.team=ai', DBWARD_POLICY: 'a.yaml,b.yaml', DBWARD_ENVIRONMENT: 'staging' };
+    const config = run([], env);
+    expect(config.listen.port).toBe(7000);
+    expect(config.identity).toEqual({ fields: { namespace: 'shop' }, labels: { team: 'ai' } });
+    expect(config.policyFiles).toEqual(['a.yaml', 'b.yaml']);
+    expect(config.environment).toBe('staging');
+    expect(run(['--listen', '127.0.0.1:7001'], env).listen.port).toBe(7001);
+  });
+
+  it('collects repeated --identity and --policy flags', () => {
+    const config = run(['--upstream', UPSTREAM, '--identity', 'serviceAccount=checkout', '--identity', 'labels.dbward.io/kind=ai-agent', '--policy', 'p.yaml']);
+    expect(config.identity).toEqual({ fields: { serviceAccount: 'checkout' }, labels: { 'dbward.io/kind': 'ai-agent' } });
+    expect(config.policyFiles).toEqual(['p.yaml']);
+  });
+
+  it('detects credential injection and redacts the password', () => {
+    const config = run(['--upstream', 'postgres://svc:s3cr%40t@db:5433/orders']);
+    expect(config.upstream.credentials).toEqual({ user: 'svc', password: 's3cr@t' });
+    expect(config.upstream.redacted).not.toContain('s3cr');
+    expect(config.upstream.sslmode).toBe('prefer');
+  });
+
+  it.each([
+    [[], '--upstream'],
+    [['--upstream', 'mysql://h/db'], '--upstream'],
+    [['--upstream', 'not a url'], '--upstream'],
+    [['--upstream', 'postgres://h:99999'], '--upstream'],
+    [['--upstream', 'postgres://h?sslmode=bogus'], '--upstream'],
+    [['--upstream', 'postgres://h?sslmod=require'], '--upstream'],
+    [['--upstream', 'postgres://:pw@h'], '--upstream'],
+    [['--upstream', 'postgres://u:pw@h', '--listen', '0.0.0.0:6432'], '--listen'],
+    [['--upstream', UPSTREAM, '--listen', 'localhost'], '--listen'],
+    [['--upstream', UPSTREAM, '--drain-timeout', 'soon'], '--drain-timeout'],
+    [['--upstream', UPSTREAM, '--max-message-size', '10'], '--max-message-size'],
+    [['--upstream', UPSTREAM, '--tls-cert', 'c.pem'], '--tls-key'],
+    [['--upstream', UPSTREAM, '--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.key'], '--tls-cert'],
+    [['--upstream', UPSTREAM, '--identity', 'noequals'], '--identity'],
+    [['--upstream', UPSTREAM, '--identity', 'color=blue'], '--identity'],
+    [['--upstream', UPSTREAM, '--log-level', 'loud'], '--log-level'],
+    [['--upstream', UPSTREAM, '--otlp-endpoint', 'collector:4318'], '--otlp-endpoint'],
+    [['--upstream', UPSTREAM, '--bogus'], '--bogus'],
+    [['--upstream', UPSTREAM, 'stray'], 'arguments'],
+  ])('rejects %j naming %s', (args, flag) => {
+    expect(flagOf(() => parseCli(args, {}))).toBe(flag);
+  });
+
+  it('allows a non-loopback listener in pass-through mode', () => {
+    expect(run(['--upstream', UPSTREAM, '--listen', '0.0.0.0:6432']).listen.host).toBe('0.0.0.0');
+  });
+
+  it('answers --help and --version', () => {
+    expect(parseCli(['--help'], {}).kind).toBe('help');
+    expect(parseCli(['--version'], {}).kind).toBe('version');
+  });
+});
+
+describe('value parsers', () => {
+  it.each([
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['2', 2000],
+    ['1.5s', 1500],
+  ])('duration %s = %d ms', (raw, ms) => expect(parseDuration(raw, '--x')).toBe(ms));
+
+  it.each([
+    ['64MB', 64 * 1024 * 1024],
+    ['1GB', 1024 ** 3],
+    ['16kB', 16 * 1024],
+    ['2048', 2048],
+  ])('size %s = %d bytes', (raw, bytes) => expect(parseSize(raw, '--x')).toBe(bytes));
+
+  it.each([
+    ['127.0.0.1:6432', { host: '127.0.0.1', port: 6432 }],
+    ['[::1]:6432', { host: '::1', port: 6432 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+  ])('listen %s', (raw, expected) => expect(parseListen(raw, '--listen')).toEqual(expected));
+
+  it('parses IPv6 upstream hosts and percent-encoded database names', () => {
+    expect(parseUpstreamUrl('postgres://[::1]:5433/my%20db')).toMatchObject({ host: '::1', port: 5433, database: 'my db' });
+  });
+});
