@@ -2,6 +2,8 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { parseCli, USAGE, type SidecarConfig } from './config/cli.js';
 import { ConfigError } from './config/errors.js';
+import { AdminServer } from './admin/server.js';
+import { ApprovalRegistry } from './approvals/registry.js';
 import { createLogger } from './log/logger.js';
 import { CancelKeys } from './session/cancel-keys.js';
 import { ProxyServer } from './session/server.js';
@@ -52,9 +54,23 @@ async function main(): Promise<void> {
     process.stderr.write(`dbward-sidecar: --listen: cannot listen on ${config.listen.host}:${config.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`);
     process.exit(2);
   }
+  const approvals = new ApprovalRegistry();
+  let admin: AdminServer | undefined;
+  let adminAddress: string | undefined;
+  if (config.admin !== undefined) {
+    admin = new AdminServer({ approvals, log, ready: () => ({ ready: true }) });
+    try {
+      const bound = await admin.listen(config.admin.host, config.admin.port);
+      adminAddress = `${bound.host}:${bound.port}`;
+    } catch (error) {
+      process.stderr.write(`dbward-sidecar: --admin: cannot listen on ${config.admin.host}:${config.admin.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`);
+      process.exit(2);
+    }
+  }
   log.info(
     {
       listen: `${address.host}:${address.port}`,
+      admin: adminAddress,
       upstream: config.upstream.redacted,
       sslmode: config.upstream.sslmode,
       auth: config.upstream.credentials === undefined ? 'pass-through' : 'credential-injection',
@@ -69,7 +85,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    server.shutdown(config.drainTimeoutMs).then(() => {
+    server.shutdown(config.drainTimeoutMs).then(async () => {
+      await admin?.close();
       log.info('stopped');
       process.exit(0);
     }, () => process.exit(1));

@@ -129,7 +129,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
       environment: one('environment') ?? '',
       identity: parseIdentity(many('identity')),
       otlpEndpoint,
-      admin: adminRaw === undefined ? undefined : parseListen(adminRaw, '--admin'),
+      admin: adminRaw === undefined ? undefined : parseAdmin(adminRaw),
       clientTls:
         certFile !== undefined && keyFile !== undefined
           ? { cert: readFlagFile(certFile, '--tls-cert'), key: readFlagFile(keyFile, '--tls-key') }
@@ -182,6 +182,15 @@ export function parseListen(raw: string, flag: string): ListenAddress {
 export function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;
   return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/** The admin endpoint decides approvals: it must not be reachable from outside the pod/host. */
+function parseAdmin(raw: string): ListenAddress {
+  const address = parseListen(raw, '--admin');
+  if (!isLoopback(address.host)) {
+    throw new ConfigError('--admin', `must be a loopback address (got ${address.host}): it can approve held statements`);
+  }
+  return address;
 }
 
 function parseIdentity(pairs: string[]): SidecarConfig['identity'] {

@@ -1,0 +1,48 @@
+import { parseArgs } from 'node:util';
+import { approvalsCommand, type CliIO } from './approvals.js';
+
+/**
+ * `dbward`: the user CLI (also installed as the kubectl plugin `kubectl-dbward`).
+ *
+ *   dbward approvals list|approve <id>|deny <id> [--admin 127.0.0.1:9901] [--reason text] [-o json]
+ */
+const USAGE = `usage: dbward approvals list [--admin host:port] [-o table|json]
+       dbward approvals approve <id> [--reason text] [--by who] [--admin host:port]
+       dbward approvals deny <id> [--reason text] [--by who] [--admin host:port]
+The admin address defaults to $DBWARD_ADMIN, else 127.0.0.1:9901.`;
+
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        admin: { type: 'string' },
+        reason: { type: 'string' },
+        by: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    io.err(`dbward: ${(error as Error).message.replace(/\. To specify.*$/s, '')}\n${USAGE}`);
+    return 2;
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (parsed.values.help === true || command === undefined) {
+    io.out(USAGE);
+    return command === undefined && parsed.values.help !== true ? 2 : 0;
+  }
+  const output = parsed.values.output ?? 'table';
+  if (output !== 'table' && output !== 'json') {
+    io.err('dbward: -o must be table or json');
+    return 2;
+  }
+  if (command === 'approvals') {
+    return approvalsCommand(rest, { admin: parsed.values.admin ?? env.DBWARD_ADMIN ?? '127.0.0.1:9901', output, reason: parsed.values.reason, by: parsed.values.by }, io);
+  }
+  io.err(`dbward: unknown command "${command}"\n${USAGE}`);
+  return 2;
+}
