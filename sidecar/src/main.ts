@@ -40,6 +40,8 @@ async function main(): Promise<void> {
       maxClientMessageBytes: config.maxClientMessageBytes,
       cancelKeys: new CancelKeys(),
       log,
+      policy: undefined,
+      identity: config.identity,
     },
     log,
   );

@@ -22,6 +22,8 @@ import {
 } from '../wire/writers.js';
 import { md5PasswordResponse, ScramClient, ScramError } from './auth/scram.js';
 import type { CancelKeys } from './cancel-keys.js';
+import { PolicyEnforcer, refusalFields, type PolicyRuntime } from './enforcer.js';
+import type { Identity } from './policy-gate.js';
 import { Relay } from './relay.js';
 import { cancelUpstream, connectUpstream, UpstreamUnavailable } from './upstream.js';
 
@@ -35,6 +37,10 @@ export interface SessionContext {
   maxClientMessageBytes: number;
   cancelKeys: CancelKeys;
   log: Logger;
+  /** The policy half; absent: pure pass-through (nothing is analysed or enforced). */
+  policy: PolicyRuntime | undefined;
+  /** Workload identity from --identity / the downward API (namespace, serviceAccount, pod, labels). */
+  identity: { fields: Record<string, string>; labels: Record<string, string> };
 }
 
 type Phase =
@@ -94,6 +100,8 @@ export class Session {
   private serverSentFatal = false;
   private draining = false;
   private readonly closedCallbacks: (() => void)[] = [];
+  /** Present when a policy is configured: judges statements and rewrites refusals. */
+  private enforcer: PolicyEnforcer | null = null;
   private readonly log: Logger;
 
   private readonly clientHandler: FrameHandler;
@@ -110,7 +118,8 @@ export class Session {
     this.toClient = new Relay(socket);
     this.clientHandler = {
       onFrame: (code, buf, start, end) => this.onClientFrame(code, buf, start, end),
-      streamFrame: (code) => this.phase === 'ready' && code === Frontend.CopyData,
+      // Not while a statement is held for approval: pieces would overtake the held statement.
+      streamFrame: (code) => this.phase === 'ready' && code === Frontend.CopyData && this.enforcer?.holding !== true,
       onFramePiece: (buf, start, end) => this.toServer!.pass(buf, start, end),
     };
     this.serverHandler = {
@@ -204,7 +213,8 @@ export class Session {
       if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) this.pendingReady++;
       else if (code === Frontend.Terminate) return this.onClientTerminate(buf, start, end);
       else if (!FRONTEND_TYPES.has(code)) throw new WireError(`unknown frontend message type 0x${code.toString(16)}`);
-      this.toServer!.pass(buf, start, end);
+      if (this.enforcer !== null) this.enforcer.onClientMessage(code, buf, start, end);
+      else this.toServer!.pass(buf, start, end);
       return;
     }
     if (this.phase === 'startup') return this.onStartupFrame(buf, start, end);
@@ -291,6 +301,10 @@ export class Session {
       throw new WireError('client sent data before authentication was requested');
     }
     this.startupMessage = message;
+    if (this.ctx.policy !== undefined && this.ctx.policy.current() === null) {
+      this.refuseAndClose(refusal('no-policy', undefined, { detail: 'the sidecar has not received a valid policy yet; it refuses connections until it has one' }));
+      return;
+    }
     this.clientSplitter = new FrameSplitter({ maxFrameLength: this.ctx.maxClientMessageBytes, streamThreshold: STREAM_THRESHOLD });
     this.phase = 'connecting';
     const credentials = this.ctx.upstream.credentials;
@@ -385,6 +399,7 @@ export class Session {
 
   private onServerFrame(code: number, buf: Buffer, start: number, end: number): void {
     if (this.phase === 'ready') {
+      if (this.enforcer !== null && this.enforcer.onServerMessage(code, buf, start, end)) return;
       if (code === Backend.ReadyForQuery) {
         this.transactionStatus = buf[start + 5]!;
         if (this.pendingReady > 0) this.pendingReady--;
@@ -408,7 +423,7 @@ export class Session {
         const message = decodeBackend(code, buf, start, end);
         if (message.type !== 'BackendKeyData') return;
         this.upstreamKey = { processId: message.processId, secretKey: Buffer.from(message.secretKey) };
-        this.ourKey = this.ctx.cancelKeys.issue({ cancel: () => this.cancelUpstreamQuery() }, message.secretKey.length, message.processId);
+        this.ourKey = this.ctx.cancelKeys.issue({ cancel: () => (this.enforcer?.cancelHeld() === true ? undefined : this.cancelUpstreamQuery()) }, message.secretKey.length, message.processId);
         this.toClient.send(backendKeyData(this.ourKey.processId, this.ourKey.secretKey));
         return;
       }
@@ -416,6 +431,7 @@ export class Session {
         this.transactionStatus = buf[start + 5]!;
         this.phase = 'ready';
         if (this.startupTimer !== null) clearTimeout(this.startupTimer);
+        if (this.ctx.policy !== undefined) this.enforcer = this.createEnforcer(this.ctx.policy);
         this.toClient.pass(buf, start, end);
         for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
         this.queuedForServer = [];
@@ -521,6 +537,36 @@ export class Session {
     this.refuseAndClose(refusal('upstream-unavailable', 'the server closed the connection'));
   }
 
+  private createEnforcer(runtime: PolicyRuntime): PolicyEnforcer {
+    const params = this.startupMessage?.parameters ?? new Map<string, string>();
+    const fields = this.ctx.identity.fields;
+    const user = params.get('user') ?? '';
+    const identity: Identity = {
+      user,
+      database: params.get('database') ?? user,
+      application: params.get('application_name') ?? '',
+      namespace: fields.namespace ?? '',
+      serviceAccount: fields.serviceAccount ?? '',
+      pod: fields.pod ?? '',
+      labels: { ...this.ctx.identity.labels },
+    };
+    return new PolicyEnforcer(
+      runtime,
+      identity,
+      this.id,
+      {
+        forward: (buf, start, end) => this.toServer!.pass(buf, start, end),
+        sendToServer: (bytes) => this.toServer!.send(bytes),
+        sendToClient: (bytes) => this.toClient.send(bytes),
+        flush: () => {
+          this.toServer?.flush();
+          this.toClient.flush();
+        },
+      },
+      this.log,
+    );
+  }
+
   // ---- closing ------------------------------------------------------------------------------
 
   /** Sends a FATAL (or ERROR) refusal if the client stream is at a message boundary, then closes. */
@@ -561,6 +607,7 @@ export class Session {
     if (this.finished) return;
     this.finished = true;
     if (this.ourKey !== null) this.ctx.cancelKeys.release(this.ourKey.processId);
+    this.enforcer?.close();
     // Give sockets a moment to flush, then make sure nothing lingers.
     setTimeout(() => {
       this.client.destroy();
@@ -576,17 +623,4 @@ class ChannelBindingRefused extends WireError {
   constructor() {
     super('SCRAM channel binding cannot pass through the sidecar');
   }
-}
-
-/** ErrorResponse fields in PostgreSQL's order: severity (localized, then not), code, message, detail, hint. */
-function refusalFields(why: Refusal): Map<string, string> {
-  const fields = new Map<string, string>([
-    ['S', why.severity],
-    ['V', why.severity],
-    ['C', why.sqlstate],
-    ['M', why.message],
-  ]);
-  if (why.detail !== undefined) fields.set('D', why.detail);
-  if (why.hint !== undefined) fields.set('H', why.hint);
-  return fields;
 }

@@ -1,0 +1,226 @@
+import type { ApprovalOutcome, ApprovalRegistry } from '../approvals/registry.js';
+import { refusal, type Refusal } from '../errors/catalog.js';
+import type { Logger } from '../log/logger.js';
+import { Backend, Frontend } from '../wire/codes.js';
+import { decodeBackend } from '../wire/backend.js';
+import { decodeFrontend } from '../wire/frontend.js';
+import { errorResponse, noticeResponse } from '../wire/writers.js';
+import { ExpectedReplies } from './expected-replies.js';
+import {
+  approvalRefusal,
+  judgeFunctionCall,
+  judgeSql,
+  poisonParse,
+  poisonQuery,
+  type ActivePolicy,
+  type Analyze,
+  type GateContext,
+  type Identity,
+  type Verdict,
+} from './policy-gate.js';
+
+/** What the policy half of a session needs from the process. */
+export interface PolicyRuntime {
+  /** The policy in force now, or null before one is loaded (the sidecar then fails closed). */
+  current(): ActivePolicy | null;
+  analyze: Analyze;
+  approvals: ApprovalRegistry;
+  environment: string;
+}
+
+/** How the enforcer reaches the two connections; the session owns the sockets. */
+export interface EnforcerOutlet {
+  /** Forwards bytes of the current client frame to the server unchanged. */
+  forward(buf: Buffer, start: number, end: number): void;
+  sendToServer(bytes: Buffer): void;
+  sendToClient(bytes: Buffer): void;
+  /** Writes pending bytes out (after work done outside a data event). */
+  flush(): void;
+}
+
+/** A refusal of the server's error, or nothing, per request the server will answer. */
+type Tag = Refusal;
+
+interface Held {
+  approvalId: string;
+  kind: 'query' | 'parse' | 'function-call';
+  frame: Buffer;
+  poison: Buffer;
+}
+
+/**
+ * Enforces the policy on one session: judges every statement-carrying message (Query, Parse,
+ * FunctionCall), sends refused ones to the server as poison so that the server's own error
+ * handling keeps the transaction and the protocol truthful, rewrites that error into the refusal,
+ * and holds statements that need approval — queueing everything the client sends behind them, so
+ * nothing is reordered.
+ */
+export class PolicyEnforcer {
+  private readonly expected = new ExpectedReplies<Tag>();
+  private held: Held | null = null;
+  private readonly heldQueue: Buffer[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly runtime: PolicyRuntime,
+    private readonly identity: Identity,
+    private readonly sessionId: number,
+    private readonly outlet: EnforcerOutlet,
+    private readonly log: Logger,
+  ) {}
+
+  /** True while a statement waits for approval. */
+  get holding(): boolean {
+    return this.held !== null;
+  }
+
+  /** A frontend message after authentication (Terminate excepted: the session handles it). */
+  onClientMessage(code: number, buf: Buffer, start: number, end: number): void {
+    if (this.held !== null) {
+      this.heldQueue.push(Buffer.from(buf.subarray(start, end)));
+      return;
+    }
+    switch (code) {
+      case Frontend.Query: {
+        const message = decodeFrontend(code, buf, start, end);
+        if (message.type !== 'Query') return;
+        this.act(this.judge((ctx) => judgeSql(message.query, ctx)), 'query', buf, start, end, poisonQuery());
+        return;
+      }
+      case Frontend.Parse: {
+        const message = decodeFrontend(code, buf, start, end);
+        if (message.type !== 'Parse') return;
+        this.act(this.judge((ctx) => judgeSql(message.query, ctx)), 'parse', buf, start, end, poisonParse(message.name));
+        return;
+      }
+      case Frontend.FunctionCall: {
+        const message = decodeFrontend(code, buf, start, end);
+        if (message.type !== 'FunctionCall') return;
+        this.act(this.judge((ctx) => judgeFunctionCall(message.functionOid, ctx)), 'function-call', buf, start, end, poisonQuery());
+        return;
+      }
+      default: {
+        const kind = ExpectedReplies.kindOf(code);
+        if (kind !== undefined) this.expected.push(kind);
+        this.outlet.forward(buf, start, end);
+      }
+    }
+  }
+
+  /**
+   * A backend message after authentication. Returns true when the enforcer consumed it (the
+   * session must not forward it).
+   */
+  onServerMessage(code: number, buf: Buffer, start: number, end: number): boolean {
+    const match = this.expected.onBackend(code);
+    if (code !== Backend.ErrorResponse || match.request?.tag === undefined) return false;
+    // The server's error for a poisoned request: the client sees the refusal instead. A FATAL
+    // (the server going away) is passed through as it is.
+    const error = decodeBackend(code, buf, start, end);
+    if (error.type === 'ErrorResponse' && ['FATAL', 'PANIC'].includes(error.fields.get('V') ?? '')) return false;
+    this.outlet.sendToClient(errorResponse(refusalFields(match.request.tag)));
+    return true;
+  }
+
+  /** A CancelRequest for this session: withdraws a held statement. Returns true if it did. */
+  cancelHeld(): boolean {
+    if (this.held === null) return false;
+    this.runtime.approvals.cancel(this.held.approvalId);
+    return true;
+  }
+
+  /** The session is closing: withdraw what is held. */
+  close(): void {
+    this.closed = true;
+    if (this.held !== null) this.runtime.approvals.cancel(this.held.approvalId);
+  }
+
+  private judge(decide: (ctx: GateContext) => Verdict): Verdict {
+    const policy = this.runtime.current();
+    if (policy === null) {
+      return { kind: 'refuse', refusal: { ...refusal('no-policy'), severity: 'ERROR' }, facts: [], decisions: [] };
+    }
+    return decide({ identity: this.identity, environment: this.runtime.environment, analyze: this.runtime.analyze, policy });
+  }
+
+  private act(verdict: Verdict, kind: Held['kind'], buf: Buffer, start: number, end: number, poison: Buffer): void {
+    switch (verdict.kind) {
+      case 'forward':
+        this.expected.push(kind);
+        this.outlet.forward(buf, start, end);
+        return;
+      case 'refuse':
+        this.log.info({ reason: verdict.refusal.reason, message: verdict.refusal.message }, 'statement refused');
+        this.expected.push(kind, verdict.refusal);
+        this.outlet.sendToServer(poison);
+        return;
+      case 'hold': {
+        const statement = verdict.facts.map((f) => f.text).join('; ');
+        const { id, outcome } = this.runtime.approvals.request({
+          rule: verdict.rule,
+          ...(verdict.message !== undefined ? { message: verdict.message } : {}),
+          statement,
+          identity: identityFields(this.identity),
+          sessionId: this.sessionId,
+          timeoutMs: verdict.timeoutMs,
+        });
+        this.held = { approvalId: id, kind, frame: Buffer.from(buf.subarray(start, end)), poison };
+        this.log.info({ approval: id, rule: verdict.rule }, 'statement held for approval');
+        this.outlet.sendToClient(
+          noticeResponse(
+            new Map([
+              ['S', 'NOTICE'],
+              ['V', 'NOTICE'],
+              ['C', '00000'],
+              ['M', `dbward: waiting for approval ${id}`],
+              ['D', `rule ${verdict.rule}${verdict.message !== undefined ? `: ${verdict.message}` : ''}`],
+              ['H', `dbward approvals approve ${id}   (or deny ${id})`],
+            ]),
+          ),
+        );
+        this.outlet.flush();
+        outcome.then((result) => this.release(result), (error: unknown) => this.log.error({ err: error }, 'approval wait failed'));
+        return;
+      }
+    }
+  }
+
+  private release(outcome: ApprovalOutcome): void {
+    const held = this.held;
+    if (held === null || this.closed) return;
+    this.held = null;
+    this.log.info({ approval: held.approvalId, state: outcome.state, by: outcome.request.decidedBy }, 'approval settled');
+    if (outcome.state === 'approved') {
+      this.expected.push(held.kind);
+      this.outlet.sendToServer(held.frame);
+    } else {
+      this.expected.push(held.kind, approvalRefusal(held.approvalId, outcome.state, outcome.request.reason));
+      this.outlet.sendToServer(held.poison);
+    }
+    // Replay what the client sent meanwhile, in order; it may hold again.
+    while (this.heldQueue.length > 0 && this.held === null) {
+      const frame = this.heldQueue.shift()!;
+      this.onClientMessage(frame[0]!, frame, 0, frame.length);
+    }
+    this.outlet.flush();
+  }
+}
+
+function identityFields(identity: Identity): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [key, value] of Object.entries(identity)) if (typeof value === 'string' && value !== '') fields[key] = value;
+  return fields;
+}
+
+/** ErrorResponse fields in PostgreSQL's order. */
+export function refusalFields(why: Refusal): Map<string, string> {
+  const fields = new Map<string, string>([
+    ['S', why.severity],
+    ['V', why.severity],
+    ['C', why.sqlstate],
+    ['M', why.message],
+  ]);
+  if (why.detail !== undefined) fields.set('D', why.detail);
+  if (why.hint !== undefined) fields.set('H', why.hint);
+  return fields;
+}
