@@ -1,0 +1,159 @@
+/** The benchmark's result model: what run.ts measures, report.ts renders and proxy.json holds. */
+import type { QueryMode } from './clients.js';
+import type { Summary } from './stats.js';
+
+export const TARGETS = ['direct', 'pgbouncer', 'sidecar'] as const;
+export type Target = (typeof TARGETS)[number];
+
+/** The three ratios reported everywhere, each computed per round and then summarized. */
+export const RATIOS = [
+  { key: 'sidecar/direct', num: 'sidecar', den: 'direct' },
+  { key: 'pgbouncer/direct', num: 'pgbouncer', den: 'direct' },
+  { key: 'sidecar/pgbouncer', num: 'sidecar', den: 'pgbouncer' },
+] as const satisfies ReadonlyArray<{ key: string; num: Target; den: Target }>;
+export type RatioKey = (typeof RATIOS)[number]['key'];
+
+export type RatioSummary = Summary & { perRound: number[] };
+
+export interface Config {
+  rounds: number;
+  /** Rounds of the large read. */
+  readRounds: number;
+  seconds: number;
+  warmupSeconds: number;
+  scale: number;
+  clients: number;
+  threads: number;
+  modes: QueryMode[];
+  readRows: number;
+  only: 'pgbench' | 'read' | undefined;
+  cpuProfileDir: string | undefined;
+  writeDocs: boolean;
+}
+
+export interface Environment {
+  date: string;
+  host: string;
+  nproc: number;
+  cpuModel: string;
+  memTotalGiB: number;
+  kernel: string;
+  node: string;
+  postgres: string;
+  pgbench: string;
+  psql: string;
+  pgbouncer: string;
+  gitHead: string;
+  /** Files with uncommitted changes under sidecar/src when the sidecar was built. */
+  sidecarDirtyFiles: number;
+  loadBefore: [number, number, number];
+  loadAfter: [number, number, number];
+  durationSeconds: number;
+}
+
+export interface Commands {
+  pgbench: string;
+  psql: string;
+  sidecar: string;
+  pgbouncerConfig: string;
+  postgresSettings: Record<string, string>;
+}
+
+/** Shared fields of one measured run. */
+export interface RunBase {
+  round: number;
+  /** Position in the round (0-based) after rotation. */
+  slot: number;
+  target: Target;
+  startedAt: string;
+  load1: number;
+  /** CPU seconds of the proxy process (pgbouncer or sidecar) during the run; NaN for direct. */
+  proxyCpuSeconds: number;
+  /** Busy fraction of all host CPUs during the run (0..1), anything running on the machine. */
+  hostBusy: number;
+  hostSteal: number;
+}
+
+export interface PgbenchRun extends RunBase {
+  tps: number;
+  transactions: number;
+  latencyMs: number;
+  connectMs: number;
+  /** proxyCpuSeconds per 1,000 transactions. */
+  cpuPer1000: number;
+  /** Involuntary context switches of the proxy's main thread per 1,000 transactions. */
+  preemptionsPer1000: number;
+}
+
+export interface PgbenchMode {
+  mode: QueryMode;
+  runs: PgbenchRun[];
+  tps: Record<Target, Summary>;
+  cpuPer1000: Record<Target, Summary>;
+  preemptionsPer1000: Record<Target, Summary>;
+  ratios: Record<RatioKey, RatioSummary>;
+}
+
+export type ReadClient = 'raw' | 'psql';
+
+export interface ReadRun extends RunBase {
+  client: ReadClient;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  /** MB/s of protocol bytes (raw client only; NaN for psql). */
+  mbPerSecond: number;
+  /** proxyCpuSeconds per 1,000,000 rows. */
+  cpuPerMillionRows: number;
+  /** Raw client only (NaN for psql): average bytes per socket read, and the client's own CPU seconds. */
+  bytesPerRead: number;
+  clientCpuSeconds: number;
+}
+
+export interface ReadClientResult {
+  client: ReadClient;
+  runs: ReadRun[];
+  rowsPerSecond: Record<Target, Summary>;
+  cpuPerMillionRows: Record<Target, Summary>;
+  ratios: Record<RatioKey, RatioSummary>;
+}
+
+export interface ReadResult {
+  rows: number;
+  tableMiB: number;
+  /** Average DataRow frame size in bytes (from the raw client). */
+  bytesPerRow: number;
+  sql: string;
+  clients: ReadClientResult[];
+}
+
+/** A proxy process that exited during the benchmark (and was restarted). */
+export interface Incident {
+  target: Target;
+  at: string;
+  during: string;
+  exit: string;
+  outputTail: string;
+}
+
+export interface TargetCheck {
+  name: string;
+  measured: string;
+  threshold: string;
+  value: number;
+  pass: boolean;
+  /** Rounds whose own ratio meets the threshold, out of `rounds`: how far the verdict is from the noise. */
+  roundsMeeting: number;
+  rounds: number;
+}
+
+export interface BenchResult {
+  version: 1;
+  config: Config;
+  environment: Environment;
+  commands: Commands;
+  pgbench: PgbenchMode[];
+  read: ReadResult | undefined;
+  targets: TargetCheck[];
+  incidents: Incident[];
+}

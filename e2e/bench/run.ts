@@ -1,0 +1,434 @@
+/**
+ * `make bench`: pgbench -S (simple and prepared protocol) and a 1,000,000-row read, each against
+ * PostgreSQL directly, through pgbouncer (session pooling) and through the sidecar, interleaved
+ * in rounds so that the three targets share the machine's noise. Writes docs/benchmarks.md
+ * (between the bench:proxy markers) and .cache/bench/proxy.json.
+ *
+ * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (10), BENCH_SCALE (10),
+ * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000), BENCH_DOCS=0 (no docs),
+ * BENCH_CPU_PROF=DIR (run the sidecar under --cpu-prof; writes no docs, prints a profile summary).
+ * `run.ts --render [FILE]` only rewrites the docs section from a saved proxy.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startPostgres, runChecked, type PgCluster } from '../harness/index.js';
+import { pgbenchArgs, psqlRead, psqlReadArgs, runPgbench, SIDECAR_MAIN, type Endpoint, type QueryMode } from './clients.js';
+import {
+  RATIOS,
+  TARGETS,
+  type BenchResult,
+  type Config,
+  type Environment,
+  type PgbenchMode,
+  type PgbenchRun,
+  type RatioKey,
+  type RatioSummary,
+  type ReadClient,
+  type ReadClientResult,
+  type ReadResult,
+  type ReadRun,
+  type Target,
+  type TargetCheck,
+} from './model.js';
+import { pgbouncerVersion } from './pgbouncer.js';
+import { CpuMeter, loadAverage } from './procfs.js';
+import { summarizeProfile } from './profile.js';
+import { rawQuery } from './rawclient.js';
+import { renderSection, writeSection } from './report.js';
+import { BenchStack } from './stack.js';
+import { pairedRatio, summarize, type Summary } from './stats.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DOCS = join(ROOT, 'docs/benchmarks.md');
+const JSON_OUT = join(ROOT, '.cache/bench/proxy.json');
+const SIDECAR_LOG = join(ROOT, '.cache/bench/sidecar.log');
+const DATABASE = 'bench';
+const USER = 'postgres';
+
+const PG_SETTINGS: Record<string, string> = {
+  shared_buffers: '256MB',
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  autovacuum: 'off',
+  max_connections: '200',
+};
+
+function intEnv(name: string, fallback: number, minimum = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < minimum) throw new Error(`${name} must be an integer >= ${minimum}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function readConfig(): Config {
+  const only = process.env['BENCH_ONLY'] || undefined;
+  if (only !== undefined && only !== 'pgbench' && only !== 'read') throw new Error(`BENCH_ONLY must be pgbench or read, got ${JSON.stringify(only)}`);
+  const modes = (process.env['BENCH_MODES'] || 'simple,prepared').split(',').map((m) => m.trim());
+  for (const m of modes) if (m !== 'simple' && m !== 'prepared') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)}`);
+  const seconds = intEnv('BENCH_SECONDS', 10);
+  const cpuProfileDir = process.env['BENCH_CPU_PROF'] || undefined;
+  return {
+    rounds: intEnv('BENCH_ROUNDS', 5),
+    // Reads take ~1-2 s each, so more rounds are cheap and steady the medians.
+    readRounds: intEnv('BENCH_READ_ROUNDS', 2 * intEnv('BENCH_ROUNDS', 5) - 1),
+    seconds,
+    warmupSeconds: Math.min(3, seconds),
+    scale: intEnv('BENCH_SCALE', 10),
+    clients: 8,
+    threads: 2,
+    modes: modes as QueryMode[],
+    readRows: intEnv('BENCH_READ_ROWS', 1_000_000),
+    only,
+    cpuProfileDir: cpuProfileDir === undefined ? undefined : resolve(cpuProfileDir),
+    writeDocs: process.env['BENCH_DOCS'] !== '0' && cpuProfileDir === undefined,
+  };
+}
+
+function log(message: string): void {
+  const [l1] = loadAverage();
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)} load ${l1.toFixed(2)}] ${message}\n`);
+}
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], cwd: ROOT }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Targets of round r: the fixed order rotated by r, so no target always runs first or last. */
+function rotation(round: number): Target[] {
+  const k = round % TARGETS.length;
+  return [...TARGETS.slice(k), ...TARGETS.slice(0, k)];
+}
+
+function perTarget<T>(fn: (t: Target) => T): Record<Target, T> {
+  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar') };
+}
+
+function ratiosOf(series: Record<Target, number[]>): Record<RatioKey, RatioSummary> {
+  const out = {} as Record<RatioKey, RatioSummary>;
+  for (const r of RATIOS) out[r.key] = pairedRatio(series[r.num], series[r.den]);
+  return out;
+}
+
+/** Values of one field per target, indexed by round (NaN where a round is missing). */
+function byRound<R extends { round: number; target: Target }>(runs: readonly R[], rounds: number, value: (r: R) => number): Record<Target, number[]> {
+  return perTarget((t) => {
+    const out = new Array<number>(rounds).fill(Number.NaN);
+    for (const r of runs) if (r.target === t) out[r.round] = value(r);
+    return out;
+  });
+}
+
+async function pgbenchPhase(stack: BenchStack, config: Config): Promise<PgbenchMode[]> {
+  const results: PgbenchMode[] = [];
+  for (const mode of config.modes) {
+    log(`pgbench -S -M ${mode}: warm-up ${config.warmupSeconds} s per target`);
+    for (const target of TARGETS) {
+      await stack.measure(target, `${mode} warm-up`, (endpoint) =>
+        runPgbench(endpoint, { clients: config.clients, threads: config.threads, seconds: config.warmupSeconds, mode }),
+      );
+    }
+    const runs: PgbenchRun[] = [];
+    for (let round = 0; round < config.rounds; round++) {
+      const order = rotation(round);
+      for (const [slot, target] of order.entries()) {
+        const startedAt = new Date().toISOString();
+        const [load1] = loadAverage();
+        const { r, cpu } = await stack.measure(target, `${mode} round ${round + 1}`, async (endpoint, pid) => {
+          const meter = new CpuMeter(pid);
+          meter.start();
+          const r = await runPgbench(endpoint, { clients: config.clients, threads: config.threads, seconds: config.seconds, mode });
+          return { r, cpu: meter.stop() };
+        });
+        runs.push({
+          round,
+          slot,
+          target,
+          startedAt,
+          load1,
+          proxyCpuSeconds: cpu.processCpuSeconds,
+          hostBusy: cpu.hostBusy,
+          hostSteal: cpu.hostSteal,
+          tps: r.tps,
+          transactions: r.transactions,
+          latencyMs: r.latencyMs,
+          connectMs: r.connectMs,
+          cpuPer1000: cpu.processCpuSeconds / (r.transactions / 1000),
+          preemptionsPer1000: cpu.processPreemptions / (r.transactions / 1000),
+        });
+        log(`  ${mode} round ${round + 1}/${config.rounds} ${target.padEnd(9)} tps ${r.tps.toFixed(0).padStart(6)}${Number.isFinite(cpu.processCpuSeconds) ? `  proxy cpu ${cpu.processCpuSeconds.toFixed(2)} s, ${(cpu.processPreemptions / (r.transactions / 1000)).toFixed(0)} preemptions/1000 tx` : ''}  host busy ${(cpu.hostBusy * 100).toFixed(0)}%`);
+      }
+    }
+    const tps = byRound(runs, config.rounds, (r) => r.tps);
+    results.push({
+      mode,
+      runs,
+      tps: perTarget((t) => summarize(tps[t])),
+      cpuPer1000: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.cpuPer1000))),
+      preemptionsPer1000: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.preemptionsPer1000))),
+      ratios: ratiosOf(tps),
+    });
+  }
+  return results;
+}
+
+const BIG_SQL = 'select * from big';
+
+async function createBigTable(db: PgCluster, rows: number): Promise<number> {
+  log(`creating table big (${rows.toLocaleString('en-US')} rows)`);
+  await db.sql(
+    [
+      'drop table if exists big;',
+      'create table big (id int not null, a text not null, b text not null, n numeric(12,2) not null, ts timestamptz not null);',
+      `insert into big select i, md5(i::text), 'customer-' || lpad(i::text, 10, '0') || '-' || substr(md5((i * 7)::text), 1, 8),`,
+      `  round((i * 1.37)::numeric, 2), timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second'`,
+      `  from generate_series(1, ${rows}) as i;`,
+      'vacuum (freeze, analyze) big;',
+    ].join('\n'),
+    { database: DATABASE, user: USER },
+  );
+  const mib = Number(await db.sql(`select pg_table_size('big') / 1048576.0`, { database: DATABASE, user: USER }));
+  await db.sql(`select pg_prewarm('big')`, { database: DATABASE, user: USER });
+  return mib;
+}
+
+interface ReadOnce {
+  seconds: number;
+  rows: number;
+  bytes: number;
+  chunks: number;
+  clientCpuSeconds: number;
+}
+
+async function readOnce(endpoint: Endpoint, client: ReadClient, target: Target, rows: number): Promise<ReadOnce> {
+  if (client === 'raw') {
+    const r = await rawQuery({ ...endpoint, sql: BIG_SQL });
+    if (r.rows !== rows || r.tag !== `SELECT ${rows}`) throw new Error(`raw read via ${target}: got ${r.rows} rows, tag "${r.tag}"`);
+    return r;
+  }
+  return { seconds: await psqlRead(endpoint, BIG_SQL), rows, bytes: Number.NaN, chunks: Number.NaN, clientCpuSeconds: Number.NaN };
+}
+
+async function readPhase(stack: BenchStack, config: Config): Promise<ReadResult> {
+  const tableMiB = await createBigTable(stack.db, config.readRows);
+  const clients: ReadClientResult[] = [];
+  let bytesPerRow = Number.NaN;
+  for (const client of ['raw', 'psql'] as const) {
+    log(`large read (${client}): warm-up, one read per target`);
+    for (const target of TARGETS) {
+      await stack.measure(target, `${client} read warm-up`, (endpoint) => readOnce(endpoint, client, target, config.readRows));
+    }
+    const runs: ReadRun[] = [];
+    for (let round = 0; round < config.readRounds; round++) {
+      for (const [slot, target] of rotation(round).entries()) {
+        const startedAt = new Date().toISOString();
+        const [load1] = loadAverage();
+        const { r, cpu } = await stack.measure(target, `${client} read round ${round + 1}`, async (endpoint, pid) => {
+          const meter = new CpuMeter(pid);
+          meter.start();
+          const r = await readOnce(endpoint, client, target, config.readRows);
+          return { r, cpu: meter.stop() };
+        });
+        if (client === 'raw' && Number.isNaN(bytesPerRow)) bytesPerRow = r.bytes / r.rows;
+        runs.push({
+          round,
+          slot,
+          target,
+          startedAt,
+          load1,
+          client,
+          proxyCpuSeconds: cpu.processCpuSeconds,
+          hostBusy: cpu.hostBusy,
+          hostSteal: cpu.hostSteal,
+          rows: r.rows,
+          seconds: r.seconds,
+          rowsPerSecond: r.rows / r.seconds,
+          mbPerSecond: r.bytes / r.seconds / 1e6,
+          cpuPerMillionRows: cpu.processCpuSeconds / (r.rows / 1e6),
+          bytesPerRead: r.bytes / r.chunks,
+          clientCpuSeconds: r.clientCpuSeconds,
+        });
+        log(`  read ${client} round ${round + 1}/${config.readRounds} ${target.padEnd(9)} ${(r.rows / r.seconds).toFixed(0).padStart(8)} rows/s  ${r.seconds.toFixed(2)} s${client === 'raw' ? `  ${(r.bytes / r.chunks).toFixed(0)} B/read, client cpu ${r.clientCpuSeconds.toFixed(2)} s` : ''}`);
+      }
+    }
+    const rps = byRound(runs, config.readRounds, (r) => r.rowsPerSecond);
+    clients.push({
+      client,
+      runs,
+      rowsPerSecond: perTarget((t) => summarize(rps[t])),
+      cpuPerMillionRows: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.cpuPerMillionRows))),
+      ratios: ratiosOf(rps),
+    });
+  }
+  return { rows: config.readRows, tableMiB, bytesPerRow, sql: BIG_SQL, clients };
+}
+
+function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const rows = read?.rows ?? 0;
+  const fmt = (s: Summary): string => `${s.median.toFixed(2)} (min ${s.min.toFixed(2)}, max ${s.max.toFixed(2)})`;
+  const check = (name: string, ratio: string, r: RatioSummary, threshold: number): TargetCheck => {
+    const rounds = r.perRound.filter((v) => Number.isFinite(v));
+    return {
+      name,
+      measured: `${ratio} ${fmt(r)}`,
+      threshold: `≥ ${threshold.toFixed(2)}`,
+      value: r.median,
+      pass: r.median >= threshold,
+      roundsMeeting: rounds.filter((v) => v >= threshold).length,
+      rounds: rounds.length,
+    };
+  };
+  for (const m of pgbench) {
+    checks.push(check(`pgbench -S ${m.mode}: sidecar TPS ≥ pgbouncer TPS`, 'sidecar/pgbouncer', m.ratios['sidecar/pgbouncer'], 1));
+  }
+  for (const c of read?.clients ?? []) {
+    const name = `${rows.toLocaleString('en-US')}-row read (${c.client === 'raw' ? 'raw client' : 'psql'}): sidecar ≥ 0.9 × direct rows/s`;
+    checks.push(check(name, 'sidecar/direct', c.ratios['sidecar/direct'], 0.9));
+  }
+  return checks;
+}
+
+async function environment(db: PgCluster, loadBefore: [number, number, number]): Promise<Environment> {
+  const dirty = sh('git', ['status', '--porcelain', '--', 'sidecar/src']);
+  return {
+    date: new Date().toISOString(),
+    host: hostname(),
+    nproc: Number(sh('nproc', [])) || cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memTotalGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+    postgres: await db.sql('select version()'),
+    pgbench: sh('pgbench', ['--version']),
+    psql: sh('psql', ['--version']),
+    pgbouncer: await pgbouncerVersion(),
+    gitHead: sh('git', ['rev-parse', '--short', 'HEAD']),
+    sidecarDirtyFiles: dirty === '' ? 0 : dirty.split('\n').length,
+    loadBefore,
+    loadAfter: loadBefore,
+    durationSeconds: 0,
+  };
+}
+
+/** `run.ts --render FILE`: rewrites the docs section from a saved proxy.json (no measurement). */
+function renderOnly(file: string): void {
+  // NaN and undefined were saved as null; the renderer shows both as a dash.
+  const saved = JSON.parse(readFileSync(file, 'utf8'), (_k, v: unknown) => (v === null ? Number.NaN : v)) as BenchResult;
+  const result: BenchResult = { ...saved, incidents: saved.incidents ?? [], targets: checkTargets(saved.pgbench, saved.read) };
+  writeSection(DOCS, renderSection(result));
+  log(`wrote ${DOCS} from ${file}`);
+}
+
+async function main(): Promise<void> {
+  const renderIndex = process.argv.indexOf('--render');
+  if (renderIndex >= 0) return renderOnly(process.argv[renderIndex + 1] ?? JSON_OUT);
+  const config = readConfig();
+  const t0 = Date.now();
+  const loadBefore = loadAverage();
+  log(`config ${JSON.stringify(config)}`);
+  const stops: Array<() => Promise<void>> = [];
+  let result: BenchResult | undefined;
+  try {
+    log('starting PostgreSQL');
+    const db = await startPostgres({ auth: 'trust', name: 'bench', settings: PG_SETTINGS });
+    stops.push(() => db.stop());
+    await db.createDatabase(DATABASE, USER);
+    await db.sql('create extension if not exists pg_prewarm', { database: DATABASE, user: USER });
+    const env = await environment(db, loadBefore);
+
+    const nodeArgs = config.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${config.cpuProfileDir}`];
+    if (config.cpuProfileDir !== undefined) mkdirSync(config.cpuProfileDir, { recursive: true });
+    const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs });
+    stops.push(async () => {
+      await stack.stop();
+      mkdirSync(dirname(SIDECAR_LOG), { recursive: true });
+      writeFileSync(SIDECAR_LOG, stack.sidecarOutput());
+    });
+    log('starting pgbouncer');
+    const pgbouncer = await stack.startPgbouncer();
+    log('starting sidecar');
+    const sidecar = await stack.startSidecar();
+
+    let pgbench: PgbenchMode[] = [];
+    if (config.only !== 'read') {
+      log(`pgbench -i -s ${config.scale}`);
+      await runChecked('pgbench', ['-i', '-s', String(config.scale), '-q', '-h', db.host, '-p', String(db.port), '-U', USER, DATABASE], { timeoutMs: 600_000 });
+      await db.sql(`select pg_prewarm('pgbench_accounts'), pg_prewarm('pgbench_accounts_pkey')`, { database: DATABASE, user: USER });
+      pgbench = await pgbenchPhase(stack, config);
+    }
+    let read: ReadResult | undefined;
+    if (config.only !== 'pgbench') {
+      if (config.only !== 'read') await db.sql('drop table if exists pgbench_accounts, pgbench_history, pgbench_tellers, pgbench_branches', { database: DATABASE, user: USER });
+      read = await readPhase(stack, config);
+    }
+
+    env.loadAfter = loadAverage();
+    env.durationSeconds = Math.round((Date.now() - t0) / 1000);
+    result = {
+      version: 1,
+      config,
+      environment: env,
+      commands: {
+        pgbench: `pgbench ${pgbenchArgs({ host: '127.0.0.1', port: 0, user: USER, database: DATABASE }, { clients: config.clients, threads: config.threads, seconds: config.seconds, mode: 'simple' })
+          .join(' ')
+          .replace('-p 0', '-p <port>')
+          .replace('-M simple', '-M simple|prepared')}`,
+        psql: `psql ${psqlReadArgs({ host: '127.0.0.1', port: 0, user: USER, database: DATABASE }, BIG_SQL)
+          .map((a) => (a.includes(' ') ? `'${a}'` : a))
+          .join(' ')
+          .replace('-p 0', '-p <port>')} > /dev/null`,
+        sidecar: `node ${sidecar.argv.map((a) => (a === SIDECAR_MAIN ? 'sidecar/dist/main.js' : a)).join(' ').replace(/127\.0\.0\.1:\d+\/bench/, '127.0.0.1:<pgport>/bench')}`,
+        pgbouncerConfig: pgbouncer.config.replace(/port=\d+/, 'port=<pgport>').replace(/listen_port = \d+/, 'listen_port = <port>').replace(/auth_file = \S+/, 'auth_file = <tmp>/userlist.txt'),
+        postgresSettings: PG_SETTINGS,
+      },
+      pgbench,
+      read,
+      targets: checkTargets(pgbench, read),
+      incidents: stack.incidents,
+    };
+  } finally {
+    log('stopping sidecar, pgbouncer, PostgreSQL');
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        process.stderr.write(`cleanup: ${String(error)}\n`);
+      }
+    }
+  }
+
+  const jsonPath = config.cpuProfileDir === undefined ? JSON_OUT : join(config.cpuProfileDir, 'proxy.json');
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  writeFileSync(jsonPath, `${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  log(`wrote ${jsonPath}`);
+  const section = renderSection(result);
+  if (config.writeDocs) {
+    writeSection(DOCS, section);
+    log(`wrote ${DOCS}`);
+  } else {
+    process.stdout.write(`\n${section}\n`);
+  }
+  for (const t of result.targets) log(`${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}`);
+  if (config.cpuProfileDir !== undefined) {
+    for (const file of readdirSync(config.cpuProfileDir).filter((f) => f.endsWith('.cpuprofile'))) {
+      process.stdout.write(`\nCPU profile ${join(config.cpuProfileDir, file)}\n${summarizeProfile(join(config.cpuProfileDir, file), 15)}\n`);
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
