@@ -59,6 +59,16 @@ export interface StatementFacts {
    * window PARTITION/ORDER): predicate probing on masked columns is decided from these.
    */
   predicateColumns: ColumnRef[];
+  /**
+   * DECLARE, FETCH, MOVE, CLOSE: the cursor's name, so the session can mask FETCH results with the
+   * DECLARE's output lineage (absent for CLOSE ALL).
+   */
+  cursorName?: string;
+  /**
+   * PREPARE, EXECUTE, DEALLOCATE: the prepared statement's name, so the session can judge and mask
+   * EXECUTE with the PREPARE's facts (absent for DEALLOCATE ALL).
+   */
+  preparedName?: string;
 }
 
 /** The analysis of a whole query string: one entry per statement, in order. */

@@ -1,0 +1,8 @@
+export type * from './facts.js';
+export { analyzeQuery, initSqlAnalysis, isUnparseable, SqlAnalysisNotReadyError, type AnalysisContext } from './analyze.js';
+export { FactsCache, type FactsCacheOptions, type FactsCacheStats } from './cache.js';
+export { cacheKey, lexQuery, toStandardStrings, type LexedQuery, type LexOptions } from './normalize.js';
+export {
+  CATALOG_QUERY, CatalogFormatError, parseCatalogSnapshot,
+  type CatalogColumn, type CatalogFunction, type CatalogRelation, type CatalogSnapshot, type RelationKind,
+} from './catalog.js';
