@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the command built from this module so that
+// `go mod tidy` keeps every package it needs in go.mod/go.sum.
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+)
