@@ -4,7 +4,11 @@ import { parseCli, USAGE, type SidecarConfig } from './config/cli.js';
 import { ConfigError } from './config/errors.js';
 import { AdminServer } from './admin/server.js';
 import { ApprovalRegistry } from './approvals/registry.js';
-import { createLogger } from './log/logger.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { PolicyWatcher, reloadOnSighup } from './policy/watch.js';
+import { createPolicyRuntime } from './runtime/policy-runtime.js';
+import type { PolicyRuntime } from './session/enforcer.js';
+import { FactsCache, initSqlAnalysis } from './sql/index.js';
 import { CancelKeys } from './session/cancel-keys.js';
 import { ProxyServer } from './session/server.js';
 
@@ -18,9 +22,6 @@ async function main(): Promise<void> {
     if (command.kind === 'help') return void process.stdout.write(`${USAGE}\n`);
     if (command.kind === 'version') return void process.stdout.write(`dbward-sidecar ${VERSION}\n`);
     config = command.config;
-    if (config.policyFiles.length > 0) {
-      throw new ConfigError('--policy', 'policy enforcement is not available in this build yet; run without --policy for pass-through');
-    }
     clientTls = makeClientTls(config);
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
   }
 
   const log = createLogger(config.logLevel);
+  const approvals = new ApprovalRegistry();
+  const policy = config.policyFiles.length > 0 ? await startPolicy(config, approvals, log) : undefined;
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -40,7 +43,7 @@ async function main(): Promise<void> {
       maxClientMessageBytes: config.maxClientMessageBytes,
       cancelKeys: new CancelKeys(),
       log,
-      policy: undefined,
+      policy: policy?.runtime,
       identity: config.identity,
     },
     log,
@@ -56,11 +59,14 @@ async function main(): Promise<void> {
     process.stderr.write(`dbward-sidecar: --listen: cannot listen on ${config.listen.host}:${config.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`);
     process.exit(2);
   }
-  const approvals = new ApprovalRegistry();
   let admin: AdminServer | undefined;
   let adminAddress: string | undefined;
   if (config.admin !== undefined) {
-    admin = new AdminServer({ approvals, log, ready: () => ({ ready: true }) });
+    admin = new AdminServer({
+      approvals,
+      log,
+      ready: () => (policy === undefined || policy.watcher.current !== undefined ? { ready: true } : { ready: false, reason: 'no policy loaded' }),
+    });
     try {
       const bound = await admin.listen(config.admin.host, config.admin.port);
       adminAddress = `${bound.host}:${bound.port}`;
@@ -77,7 +83,9 @@ async function main(): Promise<void> {
       sslmode: config.upstream.sslmode,
       auth: config.upstream.credentials === undefined ? 'pass-through' : 'credential-injection',
       clientTls: clientTls !== undefined,
-      mode: 'pass-through (no policy)',
+      mode: policy === undefined ? 'pass-through (no policy)' : 'enforcing',
+      policyVersion: policy?.watcher.current?.version,
+      environment: policy?.runtime.environment,
     },
     'listening',
   );
@@ -95,6 +103,32 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * Loads the policy files (exit 2 with the first error when they do not load or compile), then
+ * watches them and reloads on SIGHUP; a bad edit later keeps the last good policy and is logged.
+ */
+async function startPolicy(config: SidecarConfig, approvals: ApprovalRegistry, log: Logger): Promise<{ runtime: PolicyRuntime; watcher: PolicyWatcher }> {
+  await initSqlAnalysis();
+  const watcher = new PolicyWatcher({ paths: config.policyFiles });
+  const first = await watcher.reload('initial');
+  if (!('kind' in first)) {
+    const lines = first.errors.map((e) => ('headline' in e && typeof e.headline === 'string' ? e.headline : e.message));
+    process.stderr.write(`dbward-sidecar: --policy: ${lines[0] ?? 'the policy did not load'}\n`);
+    for (const line of lines.slice(1, 20)) process.stderr.write(`  ${line}\n`);
+    process.exit(2);
+  }
+  watcher.on('loaded', (event) =>
+    log.info({ policyVersion: event.set.version, previousVersion: event.previousVersion, policies: event.set.policies, reason: event.reason }, 'policy loaded'),
+  );
+  watcher.on('rejected', (event) =>
+    log.warn({ errors: event.errors.map((e) => e.message), keptVersion: event.keptVersion, reason: event.reason }, 'policy rejected; keeping the last good one'),
+  );
+  watcher.watch();
+  reloadOnSighup(watcher);
+  const runtime = createPolicyRuntime({ current: () => watcher.current, facts: new FactsCache(), approvals, environment: config.environment });
+  return { runtime, watcher };
 }
 
 function makeClientTls(config: SidecarConfig): SecureContext | undefined {

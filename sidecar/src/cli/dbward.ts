@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
 import { approvalsCommand, type CliIO } from './approvals.js';
+import { checkCommand } from './check.js';
 
 /**
  * `dbward`: the user CLI (also installed as the kubectl plugin `kubectl-dbward`).
  *
  *   dbward approvals list|approve <id>|deny <id> [--admin 127.0.0.1:9901] [--reason text] [-o json]
+ *   dbward check --policy p.yaml --sql "..." [--identity k=v]... [--environment e] [-o json]
  */
-const USAGE = `usage: dbward approvals list [--admin host:port] [-o table|json]
+const USAGE = `usage: dbward check --policy p.yaml --sql "..." [--identity key=value]... [--environment e] [--user u] [--database d] [-o json]
+       dbward approvals list [--admin host:port] [-o table|json]
        dbward approvals approve <id> [--reason text] [--by who] [--admin host:port]
        dbward approvals deny <id> [--reason text] [--by who] [--admin host:port]
 The admin address defaults to $DBWARD_ADMIN, else 127.0.0.1:9901.`;
@@ -24,6 +27,12 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO):
         by: { type: 'string' },
         output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
+        policy: { type: 'string', multiple: true },
+        sql: { type: 'string' },
+        identity: { type: 'string', multiple: true },
+        environment: { type: 'string' },
+        user: { type: 'string' },
+        database: { type: 'string' },
       },
     });
   } catch (error) {
@@ -43,6 +52,26 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO):
   if (command === 'approvals') {
     return approvalsCommand(rest, { admin: parsed.values.admin ?? env.DBWARD_ADMIN ?? '127.0.0.1:9901', output, reason: parsed.values.reason, by: parsed.values.by }, io);
   }
+  if (command === 'check') {
+    if (rest.length > 0) return usageError(io, `unexpected argument "${rest[0]}" (quote the SQL and pass it with --sql)`);
+    return checkCommand(
+      {
+        policies: parsed.values.policy ?? [],
+        sql: parsed.values.sql,
+        identity: parsed.values.identity ?? [],
+        environment: parsed.values.environment,
+        user: parsed.values.user,
+        database: parsed.values.database,
+        output,
+      },
+      io,
+    );
+  }
   io.err(`dbward: unknown command "${command}"\n${USAGE}`);
+  return 2;
+}
+
+function usageError(io: CliIO, message: string): number {
+  io.err(`dbward: ${message}\n${USAGE}`);
   return 2;
 }

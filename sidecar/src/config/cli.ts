@@ -193,7 +193,7 @@ function parseAdmin(raw: string): ListenAddress {
   return address;
 }
 
-function parseIdentity(pairs: string[]): SidecarConfig['identity'] {
+export function parseIdentity(pairs: string[]): SidecarConfig['identity'] {
   const fields: Record<string, string> = {};
   const labels: Record<string, string> = {};
   const known = new Set(['namespace', 'serviceAccount', 'pod', 'application', 'user', 'database']);

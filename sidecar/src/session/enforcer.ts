@@ -5,6 +5,7 @@ import { Backend, Frontend } from '../wire/codes.js';
 import { decodeBackend } from '../wire/backend.js';
 import { decodeFrontend } from '../wire/frontend.js';
 import { errorResponse, noticeResponse } from '../wire/writers.js';
+import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
   approvalRefusal,
@@ -23,9 +24,15 @@ import {
 export interface PolicyRuntime {
   /** The policy in force now, or null before one is loaded (the sidecar then fails closed). */
   current(): ActivePolicy | null;
-  analyze: Analyze;
+  /** SQL analysis with the session's lexing settings (cached by the implementation). */
+  analyze(text: string, session: SessionSql): ReturnType<Analyze>;
   approvals: ApprovalRegistry;
   environment: string;
+}
+
+/** Session settings that change how SQL text is read. */
+export interface SessionSql {
+  standardConformingStrings: boolean;
 }
 
 /** How the enforcer reaches the two connections; the session owns the sockets. */
@@ -67,6 +74,8 @@ export class PolicyEnforcer {
     private readonly sessionId: number,
     private readonly outlet: EnforcerOutlet,
     private readonly log: Logger,
+    /** The server's ParameterStatus values as last reported (client_encoding, standard_conforming_strings). */
+    private readonly serverParams: ReadonlyMap<string, string>,
   ) {}
 
   /** True while a statement waits for approval. */
@@ -84,13 +93,15 @@ export class PolicyEnforcer {
       case Frontend.Query: {
         const message = decodeFrontend(code, buf, start, end);
         if (message.type !== 'Query') return;
-        this.act(this.judge((ctx) => judgeSql(message.query, ctx)), 'query', buf, start, end, poisonQuery());
+        const text = this.sqlText(message.query, buf, start + 5);
+        this.act(this.judge((ctx) => judgeSqlText(text, ctx)), 'query', buf, start, end, poisonQuery());
         return;
       }
       case Frontend.Parse: {
         const message = decodeFrontend(code, buf, start, end);
         if (message.type !== 'Parse') return;
-        this.act(this.judge((ctx) => judgeSql(message.query, ctx)), 'parse', buf, start, end, poisonParse(message.name));
+        const text = this.sqlText(message.query, buf, buf.indexOf(0, start + 5) + 1);
+        this.act(this.judge((ctx) => judgeSqlText(text, ctx)), 'parse', buf, start, end, poisonParse(message.name));
         return;
       }
       case Frontend.FunctionCall: {
@@ -140,7 +151,24 @@ export class PolicyEnforcer {
     if (policy === null) {
       return { kind: 'refuse', refusal: { ...refusal('no-policy'), severity: 'ERROR' }, facts: [], decisions: [] };
     }
-    return decide({ identity: this.identity, environment: this.runtime.environment, analyze: this.runtime.analyze, policy });
+    const session: SessionSql = { standardConformingStrings: this.serverParams.get('standard_conforming_strings') !== 'off' };
+    return decide({ identity: this.identity, environment: this.runtime.environment, analyze: (text) => this.runtime.analyze(text, session), policy });
+  }
+
+  /**
+   * The statement text as the server will read it: the codec's UTF-8 string when the client
+   * encoding is UTF-8, else the raw bytes decoded in the client encoding (an error if they cannot
+   * be, which the gate then treats as an unparseable statement).
+   */
+  private sqlText(utf8: string, buf: Buffer, textStart: number): string | UndecodableText {
+    const encoding = this.serverParams.get('client_encoding') ?? 'UTF8';
+    if (isUtf8(encoding)) return utf8;
+    try {
+      return decodeClientText(buf.subarray(textStart, buf.indexOf(0, textStart)), encoding);
+    } catch (error) {
+      if (error instanceof UndecodableText) return error;
+      throw error;
+    }
   }
 
   private act(verdict: Verdict, kind: Held['kind'], buf: Buffer, start: number, end: number, poison: Buffer): void {
@@ -204,6 +232,12 @@ export class PolicyEnforcer {
     }
     this.outlet.flush();
   }
+}
+
+/** judgeSql, or an unparseable verdict for text that could not be decoded. */
+function judgeSqlText(text: string | UndecodableText, ctx: GateContext): Verdict {
+  if (typeof text === 'string') return judgeSql(text, ctx);
+  return judgeSql('', { ...ctx, analyze: () => ({ error: text.message }) });
 }
 
 function identityFields(identity: Identity): Record<string, string> {

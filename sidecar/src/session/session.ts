@@ -100,6 +100,8 @@ export class Session {
   private serverSentFatal = false;
   private draining = false;
   private readonly closedCallbacks: (() => void)[] = [];
+  /** ParameterStatus values the server reported (client_encoding, standard_conforming_strings, ...). */
+  private readonly serverParams = new Map<string, string>();
   /** Present when a policy is configured: judges statements and rewrites refusals. */
   private enforcer: PolicyEnforcer | null = null;
   private readonly log: Logger;
@@ -408,9 +410,11 @@ export class Session {
         return;
       }
       if (code === Backend.ErrorResponse) this.noteServerError(buf, start, end);
+      else if (code === Backend.ParameterStatus) this.noteParameterStatus(buf, start, end);
       this.toClient.pass(buf, start, end);
       return;
     }
+    if (code === Backend.ParameterStatus) this.noteParameterStatus(buf, start, end);
     this.onServerStartupFrame(code, buf, start, end);
   }
 
@@ -509,6 +513,11 @@ export class Session {
     );
   }
 
+  private noteParameterStatus(buf: Buffer, start: number, end: number): void {
+    const message = decodeBackend(Backend.ParameterStatus, buf, start, end);
+    if (message.type === 'ParameterStatus') this.serverParams.set(message.name, message.value);
+  }
+
   private noteServerError(buf: Buffer, start: number, end: number): void {
     const message = decodeBackend(Backend.ErrorResponse, buf, start, end);
     if (message.type !== 'ErrorResponse') return;
@@ -564,6 +573,7 @@ export class Session {
         },
       },
       this.log,
+      this.serverParams,
     );
   }
 
