@@ -8,7 +8,7 @@ import { createLogger, type Logger } from './log/logger.js';
 import { PolicyWatcher, reloadOnSighup } from './policy/watch.js';
 import { createPolicyRuntime } from './runtime/policy-runtime.js';
 import type { PolicyRuntime } from './session/enforcer.js';
-import { FactsCache, initSqlAnalysis } from './sql/index.js';
+import { initSqlAnalysis } from './sql/index.js';
 import { CancelKeys } from './session/cancel-keys.js';
 import { ProxyServer } from './session/server.js';
 
@@ -127,7 +127,7 @@ async function startPolicy(config: SidecarConfig, approvals: ApprovalRegistry, l
   );
   watcher.watch();
   reloadOnSighup(watcher);
-  const runtime = createPolicyRuntime({ current: () => watcher.current, facts: new FactsCache(), approvals, environment: config.environment });
+  const runtime = createPolicyRuntime({ current: () => watcher.current, approvals, environment: config.environment });
   return { runtime, watcher };
 }
 

@@ -5,7 +5,7 @@ import { decideStatement } from '../policy/index.js';
 import { PolicyWatcher } from '../policy/watch.js';
 import { createPolicyRuntime } from '../runtime/policy-runtime.js';
 import { judgeSql, type Identity, type Verdict } from '../session/policy-gate.js';
-import { FactsCache, initSqlAnalysis } from '../sql/index.js';
+import { initSqlAnalysis } from '../sql/index.js';
 import type { CliIO } from './approvals.js';
 
 /**
@@ -24,6 +24,8 @@ export interface CheckOptions {
   user: string | undefined;
   database: string | undefined;
   output: 'table' | 'json';
+  /** The search_path to resolve unqualified names with (no database to ask). */
+  searchPath: string[];
 }
 
 export async function checkCommand(options: CheckOptions, io: CliIO): Promise<number> {
@@ -45,7 +47,7 @@ export async function checkCommand(options: CheckOptions, io: CliIO): Promise<nu
     return 2;
   }
   const set = loaded;
-  const runtime = createPolicyRuntime({ current: () => set, facts: new FactsCache(), approvals: new ApprovalRegistry(), environment: options.environment ?? '' });
+  const runtime = createPolicyRuntime({ current: () => set, approvals: new ApprovalRegistry(), environment: options.environment ?? '' });
   const identity: Identity = {
     user: options.user ?? given.fields.user ?? '',
     database: options.database ?? given.fields.database ?? '',
@@ -59,7 +61,7 @@ export async function checkCommand(options: CheckOptions, io: CliIO): Promise<nu
   const verdict = judgeSql(options.sql, {
     identity,
     environment,
-    analyze: (text) => runtime.analyze(text, { standardConformingStrings: true }),
+    analyze: (text) => runtime.analyze(text, { database: identity.database, standardConformingStrings: true, searchPath: options.searchPath }),
     policy: runtime.current()!,
   });
   // The full reasoning per statement, for the author.

@@ -33,6 +33,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO):
         environment: { type: 'string' },
         user: { type: 'string' },
         database: { type: 'string' },
+        'search-path': { type: 'string' },
       },
     });
   } catch (error) {
@@ -63,6 +64,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO):
         user: parsed.values.user,
         database: parsed.values.database,
         output,
+        searchPath: (parsed.values['search-path'] ?? 'public').split(',').map((p) => p.trim()).filter(Boolean),
       },
       io,
     );

@@ -2,7 +2,7 @@ import type { ApprovalRegistry } from '../approvals/registry.js';
 import { decideStatement, type CompiledPolicySet } from '../policy/index.js';
 import type { PolicyRuntime, SessionSql } from '../session/enforcer.js';
 import type { ActivePolicy, Identity, StatementDecision } from '../session/policy-gate.js';
-import type { FactsCache, StatementFacts } from '../sql/index.js';
+import { FactsCache, type CatalogSnapshot, type StatementFacts } from '../sql/index.js';
 
 /**
  * Joins the policy engine and the SQL analysis into what a session needs ({@link PolicyRuntime}).
@@ -12,12 +12,20 @@ import type { FactsCache, StatementFacts } from '../sql/index.js';
 export interface PolicyRuntimeOptions {
   /** The compiled policy set in force, or undefined before the first one loaded. */
   current: () => CompiledPolicySet | undefined;
-  facts: FactsCache;
   approvals: ApprovalRegistry;
   /** `--environment`; when empty, the policies' own `spec.environment` applies. */
   environment: string;
-  /** The session's search_path until catalog awareness resolves it per session. */
-  searchPath?: string[];
+  /** How long a database's catalog snapshot is trusted without a refresh. Default 5 minutes. */
+  catalogTtlMs?: number;
+  /** Statements whose shapes are remembered, per database. Default 10,000. */
+  factsCacheEntries?: number;
+}
+
+/** Per upstream database: its facts cache and its catalog snapshot. */
+interface DatabaseState {
+  facts: FactsCache;
+  catalog: CatalogSnapshot | undefined;
+  loadedAt: number;
 }
 
 /**
@@ -49,7 +57,16 @@ const MAX_INTERNED_IDENTITIES = 10_000;
 
 export function createPolicyRuntime(options: PolicyRuntimeOptions): PolicyRuntime {
   const adapted = new WeakMap<CompiledPolicySet, ActivePolicy>();
-  const searchPath = options.searchPath ?? ['public'];
+  const ttl = options.catalogTtlMs ?? 5 * 60_000;
+  const databases = new Map<string, DatabaseState>();
+  const database = (name: string): DatabaseState => {
+    let state = databases.get(name);
+    if (state === undefined) {
+      state = { facts: new FactsCache({ maxEntries: options.factsCacheEntries ?? 10_000 }), catalog: undefined, loadedAt: 0 };
+      databases.set(name, state);
+    }
+    return state;
+  };
   // Sessions of the same workload have equal identities in different objects: one object per
   // value, so that a shape memo filled by one session hits for the others.
   const interned = new WeakMap<Identity, Identity>();
@@ -102,7 +119,26 @@ export function createPolicyRuntime(options: PolicyRuntimeOptions): PolicyRuntim
       const set = options.current();
       return set === undefined ? null : activePolicy(set);
     },
-    analyze: (text: string, session: SessionSql) => options.facts.analyze(text, { searchPath, standardConformingStrings: session.standardConformingStrings }),
+    analyze: (text: string, session: SessionSql) => {
+      const state = database(session.database);
+      const ctx = { searchPath: session.searchPath, standardConformingStrings: session.standardConformingStrings };
+      return state.facts.analyze(text, state.catalog === undefined ? ctx : { ...ctx, catalog: state.catalog });
+    },
+    catalogs: {
+      fresh: (name) => {
+        const state = databases.get(name);
+        return state?.catalog !== undefined && Date.now() - state.loadedAt < ttl;
+      },
+      store: (name, snapshot) => {
+        const state = database(name);
+        state.catalog = snapshot;
+        state.loadedAt = Date.now();
+      },
+      invalidate: (name) => {
+        const state = databases.get(name);
+        if (state !== undefined) state.loadedAt = 0;
+      },
+    },
     approvals: options.approvals,
     get environment(): string {
       return options.environment !== '' ? options.environment : (options.current()?.environment ?? '');

@@ -1,10 +1,11 @@
 import type { ApprovalOutcome, ApprovalRegistry } from '../approvals/registry.js';
 import { refusal, type Refusal } from '../errors/catalog.js';
 import type { Logger } from '../log/logger.js';
+import { CATALOG_QUERY, parseCatalogSnapshot, type CatalogSnapshot } from '../sql/index.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { decodeBackend } from '../wire/backend.js';
 import { decodeFrontend } from '../wire/frontend.js';
-import { errorResponse, noticeResponse } from '../wire/writers.js';
+import { errorResponse, noticeResponse, query as queryMessage } from '../wire/writers.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -26,13 +27,26 @@ export interface PolicyRuntime {
   current(): ActivePolicy | null;
   /** SQL analysis with the session's lexing settings (cached by the implementation). */
   analyze(text: string, session: SessionSql): ReturnType<Analyze>;
+  catalogs: CatalogStore;
   approvals: ApprovalRegistry;
   environment: string;
 }
 
-/** Session settings that change how SQL text is read. */
+/** Session settings that change how SQL text is read and names resolve. */
 export interface SessionSql {
+  database: string;
   standardConformingStrings: boolean;
+  /** The session's effective schemas, current_schemas(false), e.g. ['public']. */
+  searchPath: string[];
+}
+
+/** Catalog snapshots per upstream database, shared by the sessions of a process. */
+export interface CatalogStore {
+  /** True when a snapshot for the database is loaded and recent enough to use. */
+  fresh(database: string): boolean;
+  store(database: string, snapshot: CatalogSnapshot): void;
+  /** Schema changed (DDL): the next session start or idle moment reloads it. */
+  invalidate(database: string): void;
 }
 
 /** How the enforcer reaches the two connections; the session owns the sockets. */
@@ -45,8 +59,25 @@ export interface EnforcerOutlet {
   flush(): void;
 }
 
-/** A refusal of the server's error, or nothing, per request the server will answer. */
-type Tag = Refusal;
+/** A query the sidecar itself runs on the session's connection; its replies never reach the client. */
+interface InternalQuery {
+  internal: 'catalog' | 'search-path';
+  /** The first column of the first row. */
+  value: string | undefined;
+  failed: boolean;
+}
+
+/** Per request the server will answer: the refusal that replaces its error, or an internal query. */
+type Tag = Refusal | InternalQuery;
+
+function isInternal(tag: Tag | undefined): tag is InternalQuery {
+  return tag !== undefined && 'internal' in tag;
+}
+
+/** CommandComplete tags after which the schema may have changed, or the search_path. */
+const SCHEMA_CHANGING = /^(CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE|REFRESH|IMPORT|SECURITY LABEL)\b/;
+const PATH_CHANGING = /^(SET|RESET|DISCARD)\b/;
+const SEARCH_PATH_QUERY = 'SELECT to_json(current_schemas(false))::text /* dbward: search_path */';
 
 interface Held {
   approvalId: string;
@@ -67,6 +98,12 @@ export class PolicyEnforcer {
   private held: Held | null = null;
   private readonly heldQueue: Buffer[] = [];
   private closed = false;
+  /** An internal query (catalog, search_path) is in flight: client messages wait behind it. */
+  private internalInFlight = false;
+  /** What to re-read at the next idle moment: the schema changed, or maybe the search_path. */
+  private refresh: InternalQuery['internal'] | null = null;
+  /** current_schemas(false) of this session, as last read. */
+  private searchPath: string[] = ['public'];
 
   constructor(
     private readonly runtime: PolicyRuntime,
@@ -78,14 +115,76 @@ export class PolicyEnforcer {
     private readonly serverParams: ReadonlyMap<string, string>,
   ) {}
 
-  /** True while a statement waits for approval. */
+  /** True while a statement waits for approval or an internal query runs: client frames must not stream through. */
   get holding(): boolean {
-    return this.held !== null;
+    return this.held !== null || this.internalInFlight;
+  }
+
+  /** True while the replies of an internal query are being captured: server frames must not stream through. */
+  get capturing(): boolean {
+    return this.internalInFlight;
+  }
+
+  /**
+   * The session is ready: read its search_path, and the database's catalog when no recent snapshot
+   * is shared yet, on the session's own connection (in pass-through mode the sidecar has no
+   * credentials of its own). Client messages wait until the answer is in.
+   */
+  start(): void {
+    this.runInternal(this.runtime.catalogs.fresh(this.identity.database) ? 'search-path' : 'catalog');
+  }
+
+  private runInternal(kind: InternalQuery['internal']): void {
+    this.internalInFlight = true;
+    this.refresh = null;
+    this.expected.push('query', { internal: kind, value: undefined, failed: false });
+    this.outlet.sendToServer(queryMessage(kind === 'catalog' ? CATALOG_QUERY : SEARCH_PATH_QUERY));
+    this.outlet.flush();
+  }
+
+  private onInternalReply(tag: InternalQuery, code: number, buf: Buffer, start: number, end: number, completes: boolean): void {
+    if (code === Backend.DataRow && tag.value === undefined) {
+      const row = decodeBackend(code, buf, start, end);
+      if (row.type === 'DataRow') tag.value = row.values[0]?.toString('utf8');
+    } else if (code === Backend.ErrorResponse) {
+      tag.failed = true;
+      const error = decodeBackend(code, buf, start, end);
+      this.log.warn({ query: tag.internal, err: error.type === 'ErrorResponse' ? error.fields.get('M') : undefined }, 'internal query failed; continuing without it');
+    }
+    if (!completes) return;
+    this.internalInFlight = false;
+    if (!tag.failed && tag.value !== undefined) {
+      try {
+        if (tag.internal === 'catalog') {
+          const snapshot = parseCatalogSnapshot(tag.value);
+          this.runtime.catalogs.store(this.identity.database, snapshot);
+          this.searchPath = snapshot.searchPath;
+          this.log.debug({ database: this.identity.database, schemas: Object.keys(snapshot.relations).length, bytes: tag.value.length }, 'catalog loaded');
+        } else {
+          const path: unknown = JSON.parse(tag.value);
+          if (Array.isArray(path) && path.every((p) => typeof p === 'string')) this.searchPath = path as string[];
+        }
+      } catch (error) {
+        this.log.warn({ query: tag.internal, err: error instanceof Error ? error.message : String(error) }, 'internal query answer not understood');
+      }
+    }
+    this.replayQueued();
+  }
+
+  /** CommandComplete of a client statement: note schema and search_path changes. */
+  private noteCommand(buf: Buffer, start: number, end: number): void {
+    const tag = buf.toString('latin1', start + 5, Math.min(end - 1, start + 5 + 24));
+    if (SCHEMA_CHANGING.test(tag)) {
+      this.runtime.catalogs.invalidate(this.identity.database);
+      this.refresh = 'catalog';
+    } else if (PATH_CHANGING.test(tag) && this.refresh === null) {
+      this.refresh = 'search-path';
+    }
   }
 
   /** A frontend message after authentication (Terminate excepted: the session handles it). */
   onClientMessage(code: number, buf: Buffer, start: number, end: number): void {
-    if (this.held !== null) {
+    if (this.held !== null || this.internalInFlight) {
       this.heldQueue.push(Buffer.from(buf.subarray(start, end)));
       return;
     }
@@ -124,12 +223,23 @@ export class PolicyEnforcer {
    */
   onServerMessage(code: number, buf: Buffer, start: number, end: number): boolean {
     const match = this.expected.onBackend(code);
-    if (code !== Backend.ErrorResponse || match.request?.tag === undefined) return false;
+    const tag = match.request?.tag;
+    if (isInternal(tag)) {
+      this.onInternalReply(tag, code, buf, start, end, match.completes);
+      return true;
+    }
+    if (code === Backend.CommandComplete) this.noteCommand(buf, start, end);
+    if (code === Backend.ReadyForQuery && this.refresh !== null && buf[start + 5] === 0x49 && this.expected.length === 0 && this.held === null) {
+      // Idle and outside a transaction: re-read what a statement may have changed.
+      this.runInternal(this.refresh);
+      return false;
+    }
+    if (code !== Backend.ErrorResponse || tag === undefined) return false;
     // The server's error for a poisoned request: the client sees the refusal instead. A FATAL
     // (the server going away) is passed through as it is.
     const error = decodeBackend(code, buf, start, end);
     if (error.type === 'ErrorResponse' && ['FATAL', 'PANIC'].includes(error.fields.get('V') ?? '')) return false;
-    this.outlet.sendToClient(errorResponse(refusalFields(match.request.tag)));
+    this.outlet.sendToClient(errorResponse(refusalFields(tag)));
     return true;
   }
 
@@ -151,7 +261,11 @@ export class PolicyEnforcer {
     if (policy === null) {
       return { kind: 'refuse', refusal: { ...refusal('no-policy'), severity: 'ERROR' }, facts: [], decisions: [] };
     }
-    const session: SessionSql = { standardConformingStrings: this.serverParams.get('standard_conforming_strings') !== 'off' };
+    const session: SessionSql = {
+      database: this.identity.database,
+      standardConformingStrings: this.serverParams.get('standard_conforming_strings') !== 'off',
+      searchPath: this.searchPath,
+    };
     return decide({ identity: this.identity, environment: this.runtime.environment, analyze: (text) => this.runtime.analyze(text, session), policy });
   }
 
@@ -225,8 +339,12 @@ export class PolicyEnforcer {
       this.expected.push(held.kind, approvalRefusal(held.approvalId, outcome.state, outcome.request.reason));
       this.outlet.sendToServer(held.poison);
     }
-    // Replay what the client sent meanwhile, in order; it may hold again.
-    while (this.heldQueue.length > 0 && this.held === null) {
+    this.replayQueued();
+  }
+
+  /** Replays what the client sent while waiting, in order; it may hold again. */
+  private replayQueued(): void {
+    while (this.heldQueue.length > 0 && this.held === null && !this.internalInFlight) {
       const frame = this.heldQueue.shift()!;
       this.onClientMessage(frame[0]!, frame, 0, frame.length);
     }

@@ -126,7 +126,8 @@ export class Session {
     };
     this.serverHandler = {
       onFrame: (code, buf, start, end) => this.onServerFrame(code, buf, start, end),
-      streamFrame: (code) => this.phase === 'ready' && (code === Backend.DataRow || code === Backend.CopyData),
+      // Not while the sidecar captures the answer of its own query (the catalog is one big row).
+      streamFrame: (code) => this.phase === 'ready' && (code === Backend.DataRow || code === Backend.CopyData) && this.enforcer?.capturing !== true,
       onFramePiece: (buf, start, end) => this.toClient.pass(buf, start, end),
     };
     this.attachClient(socket);
@@ -435,7 +436,10 @@ export class Session {
         this.transactionStatus = buf[start + 5]!;
         this.phase = 'ready';
         if (this.startupTimer !== null) clearTimeout(this.startupTimer);
-        if (this.ctx.policy !== undefined) this.enforcer = this.createEnforcer(this.ctx.policy);
+        if (this.ctx.policy !== undefined) {
+          this.enforcer = this.createEnforcer(this.ctx.policy);
+          this.enforcer.start();
+        }
         this.toClient.pass(buf, start, end);
         for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
         this.queuedForServer = [];
