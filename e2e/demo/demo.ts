@@ -11,6 +11,8 @@ import { run, spawnProcess, startPostgres, type PgCluster } from '../harness/ind
 
 const SIDECAR = fileURLToPath(new URL('../../sidecar/dist/main.js', import.meta.url));
 const SAMPLE = fileURLToPath(new URL('./sample-data.sql', import.meta.url));
+const POLICY = fileURLToPath(new URL('./policy.yaml', import.meta.url));
+const DBWARD = fileURLToPath(new URL('../../sidecar/dist/dbward.js', import.meta.url));
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
@@ -24,9 +26,12 @@ async function psql(port: number, sql: string, env: Record<string, string>): Pro
 async function main(): Promise<void> {
   console.log(bold('1. A throw-away PostgreSQL 15 with sample customer data (SCRAM-SHA-256 logins)'));
   const db: PgCluster = await startPostgres({ auth: 'scram-sha-256', name: 'demo' });
-  const sidecar = spawnProcess(process.execPath, [SIDECAR, '--upstream', db.url({ password: null, sslmode: 'disable' }), '--listen', '127.0.0.1:0'], {
-    name: 'dbward-sidecar',
-  });
+  // The sidecar in front of it, as an AI agent's sidecar would run: production, the agent's identity.
+  const sidecar = spawnProcess(
+    process.execPath,
+    [SIDECAR, '--upstream', db.url({ password: null, sslmode: 'disable' }), '--listen', '127.0.0.1:0', '--policy', POLICY, '--environment', 'production', '--identity', 'serviceAccount=support-copilot', '--identity', 'labels.dbward.io/kind=ai-agent'],
+    { name: 'dbward-sidecar' },
+  );
   const stop = async (): Promise<void> => {
     await sidecar.kill('SIGTERM', 5_000);
     await db.stop();
@@ -35,23 +40,37 @@ async function main(): Promise<void> {
     await db.sql(readFileSync(SAMPLE, 'utf8'), { database: 'app', user: 'app' });
     console.log(`   postgres://app@127.0.0.1:${db.port}/app`);
 
-    console.log(bold('\n2. dbward-sidecar in front of it (pass-through authentication)'));
+    console.log(bold('\n2. dbward-sidecar in front of it, for an AI agent in production, with e2e/demo/policy.yaml'));
     const [, port] = await sidecar.waitFor(/"listen":"127\.0\.0\.1:(\d+)"/, { timeoutMs: 15_000 });
-    console.log(`   dbward-sidecar --upstream postgres://app@127.0.0.1:${db.port}/app?sslmode=disable --listen 127.0.0.1:${port}`);
+    console.log(`   dbward-sidecar --upstream postgres://app@127.0.0.1:${db.port}/app?sslmode=disable --listen 127.0.0.1:${port} \\`);
+    console.log('                  --policy e2e/demo/policy.yaml --environment production \\');
+    console.log('                  --identity serviceAccount=support-copilot --identity labels.dbward.io/kind=ai-agent');
 
     const env = { PGPASSWORD: db.app.password };
-    console.log(bold('\n3. psql through the sidecar'));
-    console.log(`   $ psql -h 127.0.0.1 -p ${port} -U app app -c 'select id, full_name, email, ssn, card_number from customers'`);
-    console.log(await psql(Number(port), 'select id, full_name, email, ssn, card_number from customers', env));
-    console.log(`   $ psql ... -c 'select c.full_name, count(*), sum(o.total_cents) from customers c join orders o ...'`);
-    console.log(await psql(Number(port), 'select c.full_name, count(*) as orders, sum(o.total_cents) as total_cents from customers c join orders o on o.customer_id = c.id group by 1 order by 1', env));
-    console.log(`   $ psql ... -c 'select * from no_such_table'      (server errors pass through unchanged)`);
-    console.log(await psql(Number(port), 'select * from no_such_table', env));
+    const show = async (title: string, sql: string): Promise<void> => {
+      console.log(`   $ psql -h 127.0.0.1 -p ${port} -U app app -c ${JSON.stringify(sql)}${title === '' ? '' : `      (${title})`}`);
+      console.log((await psql(Number(port), sql, env)).replace(/^/gm, '   '));
+    };
+    console.log(bold('\n3. The agent reads through the sidecar'));
+    await show('', 'select id, full_name, email, ssn from customers');
+    await show('', 'select c.full_name, count(*) as orders, sum(o.total_cents) as total_cents from customers c join orders o on o.customer_id = c.id group by 1 order by 1');
+    console.log(bold('4. ... and is stopped where the policy says'));
+    await show('destructive DDL', 'DROP TABLE customers');
+    await show('a delete hidden in a CTE', 'WITH gone AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM gone');
+    await show('a write', "UPDATE customers SET email = 'x@example.com' WHERE id = 1");
+    await show('card numbers, reached through *', 'SELECT * FROM customers');
+    console.log(`   rows still there: ${await db.sql('select count(*) from customers', { database: 'app' })} customers, ${await db.sql('select count(*) from orders', { database: 'app' })} orders\n`);
 
-    console.log(bold('4. What is next'));
-    console.log('   This release is the transparent proxy: every byte above passed through dbward unchanged.');
-    console.log('   Policies (guardrails, approvals) and masking of the email, ssn and card_number columns');
-    console.log('   for an ai-agent identity are built on it next; this demo will show them masked.\n');
+    console.log('   (the first rule that matches decides: this policy\'s rules first, then the built-ins, which refuse');
+    console.log('    DROP/TRUNCATE and UPDATE/DELETE without WHERE in production for every identity)\n');
+    console.log(bold('5. Policy authors test rules without a database'));
+    console.log(`   $ dbward check --policy e2e/demo/policy.yaml --sql 'DELETE FROM orders' --environment production`);
+    const check = await run(process.execPath, [DBWARD, 'check', '--policy', POLICY, '--sql', 'DELETE FROM orders', '--environment', 'production']);
+    console.log(check.stdout.replace(/^/gm, '   '));
+
+    console.log(bold('6. What is next'));
+    console.log('   Masking: the email and ssn columns above will come back masked for this ai-agent identity');
+    console.log('   and revealed for a support identity; that is the next release of this demo.\n');
 
     if (process.env.DBWARD_DEMO_KEEP === '1') {
       console.log(bold(`Running. Connect with: PGPASSWORD=${db.app.password} psql -h 127.0.0.1 -p ${port} -U app app    (Ctrl-C stops)`));
