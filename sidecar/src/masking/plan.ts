@@ -1,0 +1,78 @@
+import type { MaskName } from '../policy/types.js';
+import { fixedMaskValue, type MaskColumn } from './masks.js';
+
+/**
+ * What to do with each column of a result: pass its bytes through, or mask them. Built once per
+ * RowDescription (or CopyOutResponse) from the policy's per-column decisions, then used for every
+ * row, so the per-row work is only the masking itself.
+ */
+export type ColumnPlan = PassColumn | MaskedColumn;
+
+export interface PassColumn {
+  readonly action: 'pass';
+}
+
+export interface MaskedColumn {
+  readonly action: 'mask';
+  readonly mask: MaskName;
+  readonly column: MaskColumn;
+  /**
+   * The output when it does not depend on the value (redact on text, anything that becomes NULL):
+   * computed once. Undefined when each value must be masked.
+   */
+  readonly fixed: Buffer | null | undefined;
+}
+
+export const PASS: PassColumn = Object.freeze({ action: 'pass' });
+
+/** The part of a policy ColumnDecision a plan needs; undefined: no decision (pass). */
+export interface PlanDecision {
+  readonly action: 'mask' | 'reveal';
+  readonly mask: MaskName;
+}
+
+/** A column as a RowDescription describes it (a FieldDescription fits). */
+export interface PlanField {
+  readonly typeOid: number;
+  readonly typeModifier: number;
+  readonly format: number;
+  readonly typeName?: string;
+}
+
+/**
+ * The plan of a result. `resultFormats`, when given, are the result-column format codes of the
+ * Bind that produced the rows (a RowDescription answering Describe of a statement always says
+ * text): none means all text, one applies to every column, otherwise one per column.
+ */
+export function planColumns(
+  fields: readonly PlanField[],
+  decisions: readonly (PlanDecision | undefined)[],
+  resultFormats?: readonly number[],
+): ColumnPlan[] {
+  return fields.map((field, i) => {
+    const decision = decisions[i];
+    if (decision === undefined || decision.action !== 'mask') return PASS;
+    const format = resultFormats === undefined ? field.format : resultFormats.length === 0 ? 0 : resultFormats.length === 1 ? (resultFormats[0] as number) : (resultFormats[i] ?? 0);
+    const column: MaskColumn = { typeOid: field.typeOid, typeModifier: field.typeModifier, format, ...(field.typeName === undefined ? {} : { typeName: field.typeName }) };
+    return { action: 'mask', mask: decision.mask, column, fixed: fixedMaskValue(column, decision.mask) };
+  });
+}
+
+/** True when some column of the plan is masked (otherwise forward the rows untouched). */
+export function masksAnything(plan: readonly ColumnPlan[]): boolean {
+  return plan.some((c) => c.action === 'mask');
+}
+
+/** The masked column indexes, for audit (`dbward.masked_columns`). */
+export function maskedIndexes(plan: readonly ColumnPlan[]): number[] {
+  const out: number[] = [];
+  plan.forEach((c, i) => {
+    if (c.action === 'mask') out.push(i);
+  });
+  return out;
+}
+
+/** Rows do not match their plan (column count, or a COPY row the parser cannot split): never forward them. */
+export class MaskingError extends Error {
+  override readonly name = 'MaskingError';
+}

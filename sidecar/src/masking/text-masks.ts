@@ -1,0 +1,84 @@
+import { createHmac } from 'node:crypto';
+import type { MaskName } from '../policy/types.js';
+
+/**
+ * The masks of SPEC §5 on strings. Typed values (what a masked int or uuid becomes) are in
+ * masks.ts; this module only knows text.
+ */
+
+/** What `redact` puts in a text column. */
+export const REDACTED = '[redacted]';
+
+/** What `email` puts before the kept domain. */
+export const EMAIL_LOCAL_MASK = '***';
+
+/** The character `partial` writes for each hidden character. */
+export const PARTIAL_FILL = '*';
+
+/** Keyed HMAC-SHA-256 of some bytes (the process key comes from the caller). */
+export function hmac(key: Buffer, data: Buffer | string): Buffer {
+  return createHmac('sha256', key).update(data).digest();
+}
+
+/**
+ * `partial`: every character but the last 4 becomes `*`, so the length is kept. Values shorter
+ * than 8 characters keep at most half of their characters (`1234` → `**34`), so a short value is
+ * never shown whole. Characters are code points: a surrogate pair is never split.
+ */
+export function partialText(value: string): string {
+  const chars = Array.from(value);
+  const keep = Math.min(4, Math.floor(chars.length / 2));
+  return PARTIAL_FILL.repeat(chars.length - keep) + chars.slice(chars.length - keep).join('');
+}
+
+const DOMAIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){1,126}$/;
+
+/**
+ * `email`: keeps the domain, hides the local part: `jane.doe@example.com` → `***@example.com`.
+ * A value that is not one address (no `@`, or something other than a domain after the last `@`,
+ * as in free text) is redacted instead: keeping "the domain" of free text would keep the text.
+ */
+export function emailText(value: string): string {
+  const trimmed = value.trim();
+  const at = trimmed.lastIndexOf('@');
+  if (at <= 0) return REDACTED;
+  const domain = trimmed.slice(at + 1);
+  return domain.length <= 253 && DOMAIN.test(domain) ? `${EMAIL_LOCAL_MASK}@${domain}` : REDACTED;
+}
+
+/** The text a mask gives for a text value; null for the `null` mask. `hash` is hex of the HMAC of the UTF-8 bytes. */
+export function maskText(value: string, mask: MaskName, key: Buffer): string | null {
+  switch (mask) {
+    case 'redact':
+      return REDACTED;
+    case 'partial':
+      return partialText(value);
+    case 'email':
+      return emailText(value);
+    case 'hash':
+      return hmac(key, value).toString('hex');
+    case 'null':
+      return null;
+  }
+}
+
+/**
+ * Fits a masked string into char(n): pads with spaces or truncates to n characters, as
+ * PostgreSQL's bpchar output would show it. A redaction that does not fit becomes n `*`.
+ */
+export function fitChars(text: string, n: number, mask: MaskName): string {
+  const chars = Array.from(text);
+  if (chars.length === n) return text;
+  if (chars.length < n) return text + ' '.repeat(n - chars.length);
+  if (mask === 'redact') return PARTIAL_FILL.repeat(n);
+  return chars.slice(0, n).join('');
+}
+
+/** Truncates to at most maxBytes of UTF-8 without splitting a character (for `name`, 63 bytes). */
+export function truncateUtf8(text: string, maxBytes: number): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return bytes;
+  let end = maxBytes;
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
