@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgCluster } from '../../e2e/harness/index.js';
+import { CATALOG_QUERY, columnByOid, parseCatalogSnapshot } from '../src/sql/index.js';
 import { startSidecar, type RunningSidecar } from './support/sidecar.js';
 
 /**
@@ -94,5 +95,22 @@ describe('catalog awareness', () => {
     expect(await outcome(c, 'select * from shop.orders')).toBe('ok');
     await c.end();
     expect(sidecar.logs().some((l) => l.msg === 'catalog loaded')).toBe(true);
+  });
+});
+
+describe('catalog snapshot and RowDescription', () => {
+  it('maps a result column\u2019s table OID and attribute number back to its source column, aliases undone', async () => {
+    await db.sql('create table public.people (id int, full_name text, email text)', { database: 'app', user: 'app' });
+    const snapshot = parseCatalogSnapshot(await db.sql(CATALOG_QUERY, { database: 'app', user: 'app' }));
+    // What a RowDescription carries for `select email as e from people p`: the table OID and attnum.
+    const c = new pg.Client({ host: db.host, port: db.port, user: 'app', database: 'app' });
+    await c.connect();
+    const result = await c.query('select p.email as e, p.id as n, 1 as one from people p');
+    await c.end();
+    const [e, n, one] = result.fields;
+    expect(columnByOid(snapshot, e!.tableID, e!.columnID)).toMatchObject({ table: 'public.people', column: { name: 'email', type: 'text' } });
+    expect(columnByOid(snapshot, n!.tableID, n!.columnID)).toMatchObject({ table: 'public.people', column: { name: 'id', type: 'integer' } });
+    expect(one!.tableID).toBe(0);
+    expect(columnByOid(snapshot, one!.tableID, one!.columnID)).toBeUndefined();
   });
 });

@@ -10,6 +10,8 @@ export interface CatalogColumn {
   name: string;
   /** format_type() of the column, e.g. `text`, `character varying(80)`, `integer[]`. */
   type: string;
+  /** pg_attribute.attnum: what RowDescription reports as the column attribute number. */
+  attnum?: number;
 }
 
 /** pg_class.relkind, spelled out. */
@@ -17,6 +19,8 @@ export type RelationKind = 'table' | 'partitioned table' | 'view' | 'materialize
 
 export interface CatalogRelation {
   kind: RelationKind;
+  /** pg_class.oid: what RowDescription reports as the table OID of a result column. */
+  oid?: number;
   /** Ordered as `SELECT *` returns them. */
   columns: CatalogColumn[];
   /**
@@ -57,8 +61,9 @@ export const CATALOG_QUERY = `SELECT json_build_object(
     FROM (
       SELECT n.nspname, json_object_agg(c.relname, json_build_object(
         'kind', c.relkind,
+        'oid', c.oid::bigint,
         'columns', (
-          SELECT coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum), '[]'::json)
+          SELECT coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'attnum', a.attnum) ORDER BY a.attnum), '[]'::json)
           FROM pg_catalog.pg_attribute a
           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
         'definition', CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END)) AS rels
@@ -122,9 +127,12 @@ export function parseCatalogSnapshot(json: string | unknown): CatalogSnapshot {
       if (!Array.isArray(rel.columns)) throw new CatalogFormatError(`relation ${schema}.${name} has no columns list`);
       const columns = rel.columns.map((c): CatalogColumn => {
         if (!isRecord(c) || typeof c.name !== 'string') throw new CatalogFormatError(`relation ${schema}.${name} has a malformed column`);
-        return { name: c.name, type: typeof c.type === 'string' ? c.type : 'unknown' };
+        const column: CatalogColumn = { name: c.name, type: typeof c.type === 'string' ? c.type : 'unknown' };
+        if (typeof c.attnum === 'number') column.attnum = c.attnum;
+        return column;
       });
       const relation: CatalogRelation = { kind, columns };
+      if (typeof rel.oid === 'number' || (typeof rel.oid === 'string' && /^\d+$/.test(rel.oid))) relation.oid = Number(rel.oid);
       if (typeof rel.definition === 'string') relation.definition = rel.definition;
       out[name] = relation;
     }
@@ -148,3 +156,24 @@ export function catalogRelation(catalog: CatalogSnapshot | undefined, schema: st
   const bySchema = catalog.relations[schema];
   return bySchema === undefined ? undefined : Object.hasOwn(bySchema, name) ? bySchema[name] : undefined;
 }
+
+/**
+ * The source column of a RowDescription field (table OID + attribute number, which undo aliases),
+ * or undefined when the field is not a plain table column or the snapshot does not know it.
+ * Builds an index once per snapshot.
+ */
+export function columnByOid(catalog: CatalogSnapshot, tableOid: number, attnum: number): { table: string; column: CatalogColumn } | undefined {
+  let index = oidIndexes.get(catalog);
+  if (index === undefined) {
+    index = new Map();
+    for (const [schema, byName] of Object.entries(catalog.relations)) {
+      for (const [name, relation] of Object.entries(byName)) if (relation.oid !== undefined) index.set(relation.oid, { table: `${schema}.${name}`, relation });
+    }
+    oidIndexes.set(catalog, index);
+  }
+  const hit = index.get(tableOid);
+  const column = hit?.relation.columns.find((c) => c.attnum === attnum);
+  return hit === undefined || column === undefined ? undefined : { table: hit.table, column };
+}
+
+const oidIndexes = new WeakMap<CatalogSnapshot, Map<number, { table: string; relation: CatalogRelation }>>();
