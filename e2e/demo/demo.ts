@@ -32,8 +32,15 @@ async function main(): Promise<void> {
     [SIDECAR, '--upstream', db.url({ password: null, sslmode: 'disable' }), '--listen', '127.0.0.1:0', '--policy', POLICY, '--environment', 'production', '--identity', 'serviceAccount=support-copilot', '--identity', 'labels.dbward.io/kind=ai-agent'],
     { name: 'dbward-sidecar' },
   );
+  // A second sidecar, as the support team's service would have it.
+  const support = spawnProcess(
+    process.execPath,
+    [SIDECAR, '--upstream', db.url({ password: null, sslmode: 'disable' }), '--listen', '127.0.0.1:0', '--policy', POLICY, '--environment', 'production', '--identity', 'serviceAccount=support'],
+    { name: 'dbward-sidecar-support' },
+  );
   const stop = async (): Promise<void> => {
     await sidecar.kill('SIGTERM', 5_000);
+    await support.kill('SIGTERM', 5_000);
     await db.stop();
   };
   try {
@@ -51,8 +58,13 @@ async function main(): Promise<void> {
       console.log(`   $ psql -h 127.0.0.1 -p ${port} -U app app -c ${JSON.stringify(sql)}${title === '' ? '' : `      (${title})`}`);
       console.log((await psql(Number(port), sql, env)).replace(/^/gm, '   '));
     };
-    console.log(bold('\n3. The agent reads through the sidecar'));
-    await show('', 'select id, full_name, email, ssn from customers');
+    const [, supportPort] = await support.waitFor(/"listen":"127\.0\.0\.1:(\d+)"/, { timeoutMs: 15_000 });
+    console.log(bold('\n3. The agent reads through the sidecar: PII is masked (found by column name, no setup)'));
+    await show('', 'select id, full_name, email, phone, ssn from customers');
+    await show('an alias or an expression does not get around it', 'select lower(email) as contact, full_name as who from customers limit 2');
+    console.log(bold('   The same query through the support team\u2019s sidecar: contact details revealed, the rest still masked'));
+    console.log(`   $ psql -h 127.0.0.1 -p ${supportPort} -U app app -c "select id, full_name, email, phone, ssn, card_number from customers"`);
+    console.log((await psql(Number(supportPort), 'select id, full_name, email, phone, ssn, card_number from customers', env)).replace(/^/gm, '   '));
     await show('', 'select c.full_name, count(*) as orders, sum(o.total_cents) as total_cents from customers c join orders o on o.customer_id = c.id group by 1 order by 1');
     console.log(bold('4. ... and is stopped where the policy says'));
     await show('destructive DDL', 'DROP TABLE customers');
@@ -69,8 +81,8 @@ async function main(): Promise<void> {
     console.log(check.stdout.replace(/^/gm, '   '));
 
     console.log(bold('6. What is next'));
-    console.log('   Masking: the email and ssn columns above will come back masked for this ai-agent identity');
-    console.log('   and revealed for a support identity; that is the next release of this demo.\n');
+    console.log('   COPY TO STDOUT, error messages that echo values and content-based detection are masked next;');
+    console.log('   then the OpenTelemetry audit trail and the Kubernetes operator.\n');
 
     if (process.env.DBWARD_DEMO_KEEP === '1') {
       console.log(bold(`Running. Connect with: PGPASSWORD=${db.app.password} psql -h 127.0.0.1 -p ${port} -U app app    (Ctrl-C stops)`));

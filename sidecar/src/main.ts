@@ -127,7 +127,13 @@ async function startPolicy(config: SidecarConfig, approvals: ApprovalRegistry, l
   );
   watcher.watch();
   reloadOnSighup(watcher);
-  const runtime = createPolicyRuntime({ current: () => watcher.current, approvals, environment: config.environment });
+  const maskKey = process.env.DBWARD_MASK_KEY;
+  const runtime = createPolicyRuntime({
+    current: () => watcher.current,
+    approvals,
+    environment: config.environment,
+    ...(maskKey !== undefined && maskKey !== '' ? { maskKey: Buffer.from(maskKey, 'utf8') } : {}),
+  });
   return { runtime, watcher };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ApprovalRegistry } from '../approvals/registry.js';
 import { decideStatement, type CompiledPolicySet } from '../policy/index.js';
 import type { PolicyRuntime, SessionSql } from '../session/enforcer.js';
@@ -19,6 +20,8 @@ export interface PolicyRuntimeOptions {
   catalogTtlMs?: number;
   /** Statements whose shapes are remembered, per database. Default 10,000. */
   factsCacheEntries?: number;
+  /** Key of the `hash` mask; random per process when absent (hashes then differ across restarts). */
+  maskKey?: Buffer;
 }
 
 /** Per upstream database: its facts cache and its catalog snapshot. */
@@ -139,6 +142,9 @@ export function createPolicyRuntime(options: PolicyRuntimeOptions): PolicyRuntim
         if (state !== undefined) state.loadedAt = 0;
       },
     },
+    compiled: () => options.current(),
+    catalogOf: (name) => databases.get(name)?.catalog,
+    maskKey: options.maskKey ?? randomBytes(32),
     approvals: options.approvals,
     get environment(): string {
       return options.environment !== '' ? options.environment : (options.current()?.environment ?? '');

@@ -5,7 +5,13 @@ import { CATALOG_QUERY, parseCatalogSnapshot, type CatalogSnapshot } from '../sq
 import { Backend, Frontend } from '../wire/codes.js';
 import { decodeBackend } from '../wire/backend.js';
 import { decodeFrontend } from '../wire/frontend.js';
-import { errorResponse, noticeResponse, query as queryMessage } from '../wire/writers.js';
+import { describe as describeMessage, errorResponse, noticeResponse, query as queryMessage } from '../wire/writers.js';
+import { MaskingError, type ColumnPlan } from '../masking/plan.js';
+import { rewriteDataRow } from '../masking/rewrite.js';
+import type { CompiledPolicySet } from '../policy/index.js';
+import type { StatementFacts } from '../sql/index.js';
+import { DataRowScanner } from '../wire/backend.js';
+import { planResult } from './result-masker.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -28,6 +34,12 @@ export interface PolicyRuntime {
   /** SQL analysis with the session's lexing settings (cached by the implementation). */
   analyze(text: string, session: SessionSql): ReturnType<Analyze>;
   catalogs: CatalogStore;
+  /** The compiled policy set in force (masking decisions need it whole). */
+  compiled(): CompiledPolicySet | undefined;
+  /** The catalog snapshot of a database, if one was loaded. */
+  catalogOf(database: string): CatalogSnapshot | undefined;
+  /** Key of the `hash` mask (HMAC-SHA-256), so hashed values join across sessions. */
+  maskKey: Buffer;
   approvals: ApprovalRegistry;
   environment: string;
 }
@@ -67,11 +79,38 @@ interface InternalQuery {
   failed: boolean;
 }
 
-/** Per request the server will answer: the refusal that replaces its error, or an internal query. */
-type Tag = Refusal | InternalQuery;
+/** A simple Query's results: which statement each RowDescription belongs to. */
+interface QueryResults {
+  results: readonly StatementFacts[];
+  index: number;
+}
+
+/** A Describe or Execute of a portal (the client's, or one the sidecar sends to learn the columns). */
+interface PortalRequest {
+  portal: string;
+  internal: boolean;
+}
+
+/** Per request the server will answer: the refusal that replaces its error, an internal query, or result context. */
+type Tag = Refusal | InternalQuery | QueryResults | PortalRequest;
+
+function isRefusal(tag: Tag | undefined): tag is Refusal {
+  return tag !== undefined && 'sqlstate' in tag;
+}
+
+/** What the session knows of a portal: its statement's facts and, once described, the masking plan. */
+interface Portal {
+  facts: StatementFacts | undefined;
+  resultFormats: readonly number[];
+  /** undefined: not described yet; null: nothing to mask. */
+  plan: ColumnPlan[] | null | undefined;
+}
+
+/** Prepared statements and portals remembered per session, at most. */
+const MAX_NAMED = 10_000;
 
 function isInternal(tag: Tag | undefined): tag is InternalQuery {
-  return tag !== undefined && 'internal' in tag;
+  return tag !== undefined && 'internal' in tag && typeof tag.internal === 'string';
 }
 
 /** CommandComplete tags after which the schema may have changed, or the search_path. */
@@ -84,6 +123,7 @@ interface Held {
   kind: 'query' | 'parse' | 'function-call';
   frame: Buffer;
   poison: Buffer;
+  facts: StatementFacts[];
 }
 
 /**
@@ -104,6 +144,12 @@ export class PolicyEnforcer {
   private refresh: InternalQuery['internal'] | null = null;
   /** current_schemas(false) of this session, as last read. */
   private searchPath: string[] = ['public'];
+  /** Facts of prepared statements by name ('' the unnamed one), for lineage at Describe/Execute. */
+  private readonly statements = new Map<string, StatementFacts | undefined>();
+  private readonly portals = new Map<string, Portal>();
+  /** The masking plan of the simple-protocol result being received. */
+  private queryPlan: ColumnPlan[] | null = null;
+  private readonly scanner = new DataRowScanner();
 
   constructor(
     private readonly runtime: PolicyRuntime,
@@ -122,7 +168,13 @@ export class PolicyEnforcer {
 
   /** True while the replies of an internal query are being captured: server frames must not stream through. */
   get capturing(): boolean {
-    return this.internalInFlight;
+    return this.internalInFlight || this.mayMask();
+  }
+
+  /** True when the policy in force classifies anything, so rows may need masking (and must arrive whole). */
+  private mayMask(): boolean {
+    const set = this.runtime.compiled();
+    return set !== undefined && (set.classification.automatic || set.classification.columns.length > 0);
   }
 
   /**
@@ -171,6 +223,76 @@ export class PolicyEnforcer {
     this.replayQueued();
   }
 
+  /** Records a forwarded statement: its results' lineage (Query) or its prepared statement (Parse). */
+  private pushForwarded(kind: Held['kind'], facts: StatementFacts[], frame: Buffer, start: number): void {
+    if (kind === 'query') {
+      this.expected.push('query', { results: facts, index: 0 });
+      return;
+    }
+    if (kind === 'parse') {
+      const name = frame.toString('utf8', start + 5, frame.indexOf(0, start + 5));
+      if (this.statements.size >= MAX_NAMED) this.statements.clear();
+      this.statements.set(name, facts[0]);
+    }
+    this.expected.push(kind);
+  }
+
+  /**
+   * Masking of results. Returns true when the message was consumed (replaced, or an internal
+   * Describe's reply). Rows that do not fit their plan throw: the session then closes the
+   * connection rather than forward something unmasked.
+   */
+  private onResultMessage(code: number, buf: Buffer, start: number, end: number, tag: Tag | undefined): boolean {
+    if (tag === undefined || isRefusal(tag) || isInternal(tag)) return false;
+    if ('results' in tag) {
+      switch (code) {
+        case Backend.RowDescription:
+          this.queryPlan = this.plan(buf, start, end, tag.results[tag.index]);
+          return false;
+        case Backend.DataRow:
+          return this.queryPlan !== null && this.maskRow(buf, start, end, this.queryPlan);
+        case Backend.CommandComplete:
+        case Backend.EmptyQueryResponse:
+        case Backend.ErrorResponse:
+          tag.index++;
+          this.queryPlan = null;
+          return false;
+        default:
+          return false;
+      }
+    }
+    const portal = this.portals.get(tag.portal);
+    if (code === Backend.RowDescription || code === Backend.NoData) {
+      if (portal !== undefined) portal.plan = code === Backend.NoData ? null : this.plan(buf, start, end, portal.facts);
+      return tag.internal;
+    }
+    if (code === Backend.DataRow) {
+      const plan = portal?.plan;
+      if (plan === undefined && this.mayMask()) throw new MaskingError('a row arrived for a portal whose columns are unknown');
+      return plan !== undefined && plan !== null && this.maskRow(buf, start, end, plan);
+    }
+    return false;
+  }
+
+  private plan(buf: Buffer, start: number, end: number, facts: StatementFacts | undefined): ColumnPlan[] | null {
+    const set = this.runtime.compiled();
+    if (set === undefined) return null;
+    const message = decodeBackend(Backend.RowDescription, buf, start, end);
+    if (message.type !== 'RowDescription') return null;
+    return planResult(
+      { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment },
+      message.fields,
+      facts,
+    );
+  }
+
+  private maskRow(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[]): boolean {
+    const rewritten = rewriteDataRow(buf, start, end, plan, this.scanner, this.runtime.maskKey);
+    if (rewritten === null) return false;
+    this.outlet.sendToClient(rewritten);
+    return true;
+  }
+
   /** CommandComplete of a client statement: note schema and search_path changes. */
   private noteCommand(buf: Buffer, start: number, end: number): void {
     const tag = buf.toString('latin1', start + 5, Math.min(end - 1, start + 5 + 24));
@@ -209,6 +331,46 @@ export class PolicyEnforcer {
         this.act(this.judge((ctx) => judgeFunctionCall(message.functionOid, ctx)), 'function-call', buf, start, end, poisonQuery());
         return;
       }
+      case Frontend.Bind: {
+        const message = decodeFrontend(code, buf, start, end);
+        if (message.type === 'Bind') {
+          if (this.portals.size >= MAX_NAMED) this.portals.clear();
+          this.portals.set(message.portal, { facts: this.statements.get(message.statement), resultFormats: message.resultFormats, plan: undefined });
+        }
+        this.expected.push('bind');
+        this.outlet.forward(buf, start, end);
+        return;
+      }
+      case Frontend.Describe: {
+        const message = decodeFrontend(code, buf, start, end);
+        this.expected.push('describe', message.type === 'Describe' && message.target === 'P' ? { portal: message.name, internal: false } : undefined);
+        this.outlet.forward(buf, start, end);
+        return;
+      }
+      case Frontend.Execute: {
+        const message = decodeFrontend(code, buf, start, end);
+        if (message.type === 'Execute') {
+          const portal = this.portals.get(message.portal);
+          if (portal !== undefined && portal.plan === undefined && this.mayMask()) {
+            // The client did not describe the portal: ask the server for its columns first, so
+            // that every row can be masked; the client never sees this Describe's reply.
+            this.expected.push('describe', { portal: message.portal, internal: true });
+            this.outlet.sendToServer(describeMessage('P', message.portal));
+          }
+          this.expected.push('execute', { portal: message.portal, internal: false });
+        } else {
+          this.expected.push('execute');
+        }
+        this.outlet.forward(buf, start, end);
+        return;
+      }
+      case Frontend.Close: {
+        const message = decodeFrontend(code, buf, start, end);
+        if (message.type === 'Close') (message.target === 'P' ? this.portals : this.statements).delete(message.name);
+        this.expected.push('close');
+        this.outlet.forward(buf, start, end);
+        return;
+      }
       default: {
         const kind = ExpectedReplies.kindOf(code);
         if (kind !== undefined) this.expected.push(kind);
@@ -228,13 +390,14 @@ export class PolicyEnforcer {
       this.onInternalReply(tag, code, buf, start, end, match.completes);
       return true;
     }
+    if (this.onResultMessage(code, buf, start, end, tag)) return true;
     if (code === Backend.CommandComplete) this.noteCommand(buf, start, end);
     if (code === Backend.ReadyForQuery && this.refresh !== null && buf[start + 5] === 0x49 && this.expected.length === 0 && this.held === null) {
       // Idle and outside a transaction: re-read what a statement may have changed.
       this.runInternal(this.refresh);
       return false;
     }
-    if (code !== Backend.ErrorResponse || tag === undefined) return false;
+    if (code !== Backend.ErrorResponse || !isRefusal(tag)) return false;
     // The server's error for a poisoned request: the client sees the refusal instead. A FATAL
     // (the server going away) is passed through as it is.
     const error = decodeBackend(code, buf, start, end);
@@ -288,7 +451,7 @@ export class PolicyEnforcer {
   private act(verdict: Verdict, kind: Held['kind'], buf: Buffer, start: number, end: number, poison: Buffer): void {
     switch (verdict.kind) {
       case 'forward':
-        this.expected.push(kind);
+        this.pushForwarded(kind, verdict.facts, buf, start);
         this.outlet.forward(buf, start, end);
         return;
       case 'refuse':
@@ -306,7 +469,7 @@ export class PolicyEnforcer {
           sessionId: this.sessionId,
           timeoutMs: verdict.timeoutMs,
         });
-        this.held = { approvalId: id, kind, frame: Buffer.from(buf.subarray(start, end)), poison };
+        this.held = { approvalId: id, kind, frame: Buffer.from(buf.subarray(start, end)), poison, facts: verdict.facts };
         this.log.info({ approval: id, rule: verdict.rule }, 'statement held for approval');
         this.outlet.sendToClient(
           noticeResponse(
@@ -333,7 +496,7 @@ export class PolicyEnforcer {
     this.held = null;
     this.log.info({ approval: held.approvalId, state: outcome.state, by: outcome.request.decidedBy }, 'approval settled');
     if (outcome.state === 'approved') {
-      this.expected.push(held.kind);
+      this.pushForwarded(held.kind, held.facts, held.frame, 0);
       this.outlet.sendToServer(held.frame);
     } else {
       this.expected.push(held.kind, approvalRefusal(held.approvalId, outcome.state, outcome.request.reason));

@@ -3,6 +3,6 @@ export { analyzeQuery, initSqlAnalysis, isUnparseable, SqlAnalysisNotReadyError,
 export { FactsCache, type FactsCacheOptions, type FactsCacheStats } from './cache.js';
 export { cacheKey, lexQuery, toStandardStrings, type LexedQuery, type LexOptions } from './normalize.js';
 export {
-  CATALOG_QUERY, CatalogFormatError, columnByOid, parseCatalogSnapshot,
+  CATALOG_QUERY, CatalogFormatError, catalogRelation, columnByOid, parseCatalogSnapshot,
   type CatalogColumn, type CatalogFunction, type CatalogRelation, type CatalogSnapshot, type RelationKind,
 } from './catalog.js';

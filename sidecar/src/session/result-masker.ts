@@ -1,0 +1,141 @@
+import { classifyByName } from '../masking/detect-name.js';
+import { typeNameOf } from '../masking/pg-types.js';
+import { planColumns, type ColumnPlan, type PlanDecision } from '../masking/plan.js';
+import { decideColumn, type CompiledPolicySet } from '../policy/index.js';
+import type { MaskName } from '../policy/types.js';
+import { catalogRelation, columnByOid, type CatalogSnapshot, type ColumnRef, type StatementFacts } from '../sql/index.js';
+import type { FieldDescription } from '../wire/messages.js';
+import type { Identity } from './policy-gate.js';
+
+/**
+ * Decides, once per result (per RowDescription), which result columns are masked for this
+ * identity, and how. A result column's sources come from the RowDescription's table OID and
+ * attribute number when it is a plain table column (this undoes any alias), else from the
+ * statement's lineage (expressions, subqueries, CTEs, UNION...). Each source column is classified
+ * (the policy's `classification.columns`, plus the built-in name detectors when
+ * `classification.automatic`), and the policy decides per column (SPEC §3 masking rules).
+ *
+ * A derived column is masked when any of its sources is; if its sources disagree on the mask, it
+ * is redacted. A column whose lineage is opaque (it could carry anything the statement reads) is
+ * redacted when any table the statement reads has a column masked for this identity.
+ */
+
+interface Source {
+  table: string;
+  name: string;
+  type: string;
+}
+
+export interface MaskerContext {
+  set: CompiledPolicySet;
+  catalog: CatalogSnapshot | undefined;
+  identity: Identity;
+  environment: string;
+}
+
+/** The plan for a result, or null when nothing in it is masked (rows are then forwarded as they are). */
+export function planResult(
+  ctx: MaskerContext,
+  fields: readonly FieldDescription[],
+  facts: StatementFacts | undefined,
+  resultFormats?: readonly number[],
+): ColumnPlan[] | null {
+  const decisions: (PlanDecision | undefined)[] = [];
+  let any = false;
+  fields.forEach((field, i) => {
+    const decision = decideField(ctx, field, i, fields.length, facts);
+    if (decision !== undefined) any = true;
+    decisions.push(decision);
+  });
+  if (!any) return null;
+  return planColumns(fields, decisions, resultFormats);
+}
+
+function decideField(ctx: MaskerContext, field: FieldDescription, index: number, count: number, facts: StatementFacts | undefined): PlanDecision | undefined {
+  const typeName = typeNameOf(field.typeOid) ?? '';
+  let sources: Source[] = [];
+  let derived = false;
+  let opaque = false;
+  if (field.tableOid !== 0 && ctx.catalog !== undefined) {
+    const hit = columnByOid(ctx.catalog, field.tableOid, field.columnAttr);
+    if (hit !== undefined) sources = [{ table: hit.table, name: hit.column.name, type: typeName }];
+  }
+  if (sources.length === 0 && facts !== undefined && facts.output.length === count) {
+    const out = facts.output[index]!;
+    derived = out.derived;
+    opaque = out.opaque;
+    sources = out.sources.map((s) => ({ table: s.table, name: s.column, type: sourceType(ctx.catalog, s) ?? typeName }));
+  }
+  const masks: MaskName[] = [];
+  for (const source of sources) {
+    const mask = maskFor(ctx, source, derived, facts);
+    if (mask !== undefined) masks.push(mask);
+  }
+  if (opaque && masks.length === 0 && facts !== undefined && readsMaskedColumn(ctx, facts)) return { action: 'mask', mask: 'redact' };
+  if (masks.length === 0) return undefined;
+  const first = masks[0]!;
+  return { action: 'mask', mask: masks.every((m) => m === first) ? first : 'redact' };
+}
+
+/** The mask of one source column for this identity, or undefined when it is revealed or not classified. */
+function maskFor(ctx: MaskerContext, source: Source, derived: boolean, facts: StatementFacts | undefined): MaskName | undefined {
+  const classes = classify(ctx, source);
+  if (classes.length === 0) return undefined;
+  const decision = decideColumn(ctx.set, {
+    identity: ctx.identity,
+    environment: ctx.environment,
+    column: { table: source.table, name: source.name, type: source.type, classes, derived },
+    query: facts ?? EMPTY_FACTS,
+  });
+  return decision.action === 'mask' ? decision.mask : undefined;
+}
+
+function classify(ctx: MaskerContext, source: Source): string[] {
+  const classes = new Set<string>();
+  for (const c of ctx.set.classification.columns) {
+    if (c.table === source.table && c.column === source.name) for (const cls of c.classes) classes.add(cls);
+  }
+  if (ctx.set.classification.automatic) {
+    for (const cls of classifyByName({ table: source.table, name: source.name, type: source.type }).classes) classes.add(cls);
+  }
+  return [...classes];
+}
+
+/** True when some column of a table the statement reads is masked for this identity. */
+function readsMaskedColumn(ctx: MaskerContext, facts: StatementFacts): boolean {
+  for (const table of facts.readTables) {
+    const dot = table.indexOf('.');
+    const relation = catalogRelation(ctx.catalog, table.slice(0, dot), table.slice(dot + 1));
+    if (relation === undefined) {
+      // Unknown shape: judge the columns the statement names in that table.
+      for (const column of facts.columns) {
+        if (column.startsWith(`${table}.`) && maskFor(ctx, { table, name: column.slice(table.length + 1), type: '' }, true, facts) !== undefined) return true;
+      }
+      continue;
+    }
+    for (const column of relation.columns) {
+      if (maskFor(ctx, { table, name: column.name, type: column.type }, true, facts) !== undefined) return true;
+    }
+  }
+  return false;
+}
+
+function sourceType(catalog: CatalogSnapshot | undefined, source: ColumnRef): string | undefined {
+  const dot = source.table.indexOf('.');
+  return catalogRelation(catalog, source.table.slice(0, dot), source.table.slice(dot + 1))?.columns.find((c) => c.name === source.column)?.type;
+}
+
+const EMPTY_FACTS: StatementFacts = {
+  command: 'SELECT',
+  kind: 'read',
+  tables: [],
+  readTables: [],
+  writeTables: [],
+  columns: [],
+  hasWhere: true,
+  functions: [],
+  text: '',
+  effectUnknown: false,
+  output: [],
+  predicateColumns: [],
+};
