@@ -48,6 +48,7 @@ beforeAll(async () => {
   await db.sql(
     `create table customers (id int primary key, full_name text, email text, phone text, ssn text);
      insert into customers values ${values};
+     create unique index customers_email on customers (email);
      create table orders (id int primary key, customer_id int references customers(id), total int);
      insert into orders values (10, 1, 500), (11, 2, 700), (12, 3, 900);`,
     { database: 'app', user: 'app' },
@@ -130,6 +131,44 @@ describe('masking result rows for the agent', () => {
     expect(received(viaSidecar).bytes.equals(received(direct).bytes)).toBe(true);
     direct.close();
     viaSidecar.close();
+  });
+});
+
+describe('other ways out, closed', () => {
+  async function rawOutcome(sidecar: RunningSidecar, sql: string): Promise<{ bytes: Buffer; codes: string }> {
+    const raw = await RawClient.login(sidecar.port, { user: 'app', database: 'app' });
+    raw.send(query(sql));
+    await raw.waitFor((f) => f.code === 0x5a, 10_000);
+    raw.close();
+    return { bytes: received(raw).bytes, codes: raw.frames.map((f) => String.fromCharCode(f.code)).join('') };
+  }
+
+  it('refuses COPY TO STDOUT of a table with masked columns (COPY rows are not masked yet), allows it elsewhere', async () => {
+    const refused = await rawOutcome(agent, 'COPY customers TO STDOUT');
+    expect(refused.codes).toBe('EZ');
+    expect(refused.bytes.toString('utf8')).toContain('dbward: denied by dbward.masking: COPY of public.customers');
+    expect(leaks(refused.bytes)).toEqual([]);
+    const viaQuery = await rawOutcome(agent, 'COPY (select email from customers) TO STDOUT');
+    expect(viaQuery.codes).toBe('EZ');
+    const orders = await rawOutcome(agent, 'COPY orders TO STDOUT');
+    expect(orders.codes).toBe('HdddcCZ');
+    const revealed = await rawOutcome(support, 'COPY customers TO STDOUT');
+    expect(revealed.codes).toBe('HdddcCZ');
+  });
+
+  it('removes values echoed by errors: unique violations and invalid input', async () => {
+    const duplicate = await rawOutcome(agent, "insert into customers (id, email) values (99, 'ada@analytical.example')");
+    expect(duplicate.codes).toBe('EZ');
+    expect(duplicate.bytes.toString('utf8')).toContain('23505');
+    expect(duplicate.bytes.includes(Buffer.from('ada@analytical.example'))).toBe(false);
+    const cast = await rawOutcome(agent, 'select ssn::int from customers');
+    expect(cast.codes).toMatch(/E/);
+    expect(cast.bytes.toString('utf8')).toContain('22P02');
+    expect(leaks(cast.bytes)).toEqual([]);
+    // Scrubbing applies whenever the policy classifies columns, for every identity (an error does
+    // not say which column its value came from); directly, the server does echo the value.
+    const direct = await rawOutcome({ ...support, port: db.port } as RunningSidecar, 'select ssn::int from customers');
+    expect(direct.bytes.includes(Buffer.from('123-45-6789'))).toBe(true);
   });
 });
 

@@ -11,7 +11,7 @@ import { rewriteDataRow } from '../masking/rewrite.js';
 import type { CompiledPolicySet } from '../policy/index.js';
 import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
-import { planResult } from './result-masker.js';
+import { planResult, readsMaskedColumn, scrubEchoedValues } from './result-masker.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -223,6 +223,27 @@ export class PolicyEnforcer {
     this.replayQueued();
   }
 
+  /**
+   * COPY ... TO STDOUT of a table with a column masked for this identity is refused until COPY
+   * rows are masked in the session (fail closed: the rows would leave unmasked).
+   */
+  private refuseUnmaskableCopy(verdict: Verdict): Verdict {
+    if (verdict.kind === 'refuse' || !this.mayMask()) return verdict;
+    const set = this.runtime.compiled();
+    if (set === undefined) return verdict;
+    const ctx = { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment };
+    const copy = verdict.facts.find((f) => f.command === 'COPY' && f.readTables.length > 0 && readsMaskedColumn(ctx, f));
+    if (copy === undefined) return verdict;
+    return {
+      kind: 'refuse',
+      refusal: refusal('guardrail-denied', `dbward.masking: COPY of ${copy.readTables.join(', ')} would send masked columns unmasked`, {
+        hint: 'select the rows instead (they are masked), or copy only columns that are not masked',
+      }),
+      facts: verdict.facts,
+      decisions: verdict.decisions,
+    };
+  }
+
   /** Records a forwarded statement: its results' lineage (Query) or its prepared statement (Parse). */
   private pushForwarded(kind: Held['kind'], facts: StatementFacts[], frame: Buffer, start: number): void {
     if (kind === 'query') {
@@ -391,6 +412,13 @@ export class PolicyEnforcer {
       return true;
     }
     if (this.onResultMessage(code, buf, start, end, tag)) return true;
+    if ((code === Backend.ErrorResponse || code === Backend.NoticeResponse) && !isRefusal(tag) && this.mayMask()) {
+      const message = decodeBackend(code, buf, start, end);
+      if ((message.type === 'ErrorResponse' || message.type === 'NoticeResponse') && scrubEchoedValues(message.fields)) {
+        this.outlet.sendToClient(code === Backend.ErrorResponse ? errorResponse(message.fields) : noticeResponse(message.fields));
+        return true;
+      }
+    }
     if (code === Backend.CommandComplete) this.noteCommand(buf, start, end);
     if (code === Backend.ReadyForQuery && this.refresh !== null && buf[start + 5] === 0x49 && this.expected.length === 0 && this.held === null) {
       // Idle and outside a transaction: re-read what a statement may have changed.
@@ -449,6 +477,7 @@ export class PolicyEnforcer {
   }
 
   private act(verdict: Verdict, kind: Held['kind'], buf: Buffer, start: number, end: number, poison: Buffer): void {
+    verdict = this.refuseUnmaskableCopy(verdict);
     switch (verdict.kind) {
       case 'forward':
         this.pushForwarded(kind, verdict.facts, buf, start);

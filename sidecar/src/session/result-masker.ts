@@ -26,6 +26,31 @@ interface Source {
   type: string;
 }
 
+/**
+ * Error and notice fields that can echo row values: `Key (email)=(ada@...) already exists`,
+ * `Failing row contains (...)`, `invalid input syntax for type integer: "<value>"`. Under masking
+ * they are removed or redacted, so a failing statement cannot be used to read a masked value.
+ */
+export function scrubEchoedValues(fields: Map<string, string>): boolean {
+  let changed = false;
+  const detail = fields.get('D');
+  if (detail !== undefined && /=\(|contains \(|\bvalue\b|\(.*\)/i.test(detail)) {
+    fields.set('D', 'dbward: detail removed: it may contain values of masked columns');
+    changed = true;
+  }
+  for (const key of ['M', 'W', 'q']) {
+    const text = fields.get(key);
+    if (text === undefined) continue;
+    // Quoted literals after a colon (invalid input ...: "value") or in parentheses (Key (x)=(value)).
+    const scrubbed = text.replace(/: "[^"]*"/g, ': "[redacted]"').replace(/=\([^)]*\)/g, '=([redacted])');
+    if (scrubbed !== text) {
+      fields.set(key, scrubbed);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 export interface MaskerContext {
   set: CompiledPolicySet;
   catalog: CatalogSnapshot | undefined;
@@ -102,7 +127,7 @@ function classify(ctx: MaskerContext, source: Source): string[] {
 }
 
 /** True when some column of a table the statement reads is masked for this identity. */
-function readsMaskedColumn(ctx: MaskerContext, facts: StatementFacts): boolean {
+export function readsMaskedColumn(ctx: MaskerContext, facts: StatementFacts): boolean {
   for (const table of facts.readTables) {
     const dot = table.indexOf('.');
     const relation = catalogRelation(ctx.catalog, table.slice(0, dot), table.slice(dot + 1));
