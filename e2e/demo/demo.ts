@@ -65,12 +65,13 @@ async function main(): Promise<void> {
     console.log(bold('   The same query through the support team\u2019s sidecar: contact details revealed, the rest still masked'));
     console.log(`   $ psql -h 127.0.0.1 -p ${supportPort} -U app app -c "select id, full_name, email, phone, ssn, card_number from customers"`);
     console.log((await psql(Number(supportPort), 'select id, full_name, email, phone, ssn, card_number from customers', env)).replace(/^/gm, '   '));
-    await show('', 'select c.full_name, count(*) as orders, sum(o.total_cents) as total_cents from customers c join orders o on o.customer_id = c.id group by 1 order by 1');
+    await show('', 'select c.id, c.full_name, count(*) as orders, sum(o.total_cents) as total_cents from customers c join orders o on o.customer_id = c.id group by c.id order by c.id');
     console.log(bold('4. ... and is stopped where the policy says'));
     await show('destructive DDL', 'DROP TABLE customers');
     await show('a delete hidden in a CTE', 'WITH gone AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM gone');
     await show('a write', "UPDATE customers SET email = 'x@example.com' WHERE id = 1");
     await show('card numbers, reached through *', 'SELECT * FROM customers');
+    await show('probing a masked column', "SELECT id FROM customers WHERE ssn = '123-45-6789'");
     console.log(`   rows still there: ${await db.sql('select count(*) from customers', { database: 'app' })} customers, ${await db.sql('select count(*) from orders', { database: 'app' })} orders\n`);
 
     console.log('   (the first rule that matches decides: this policy\'s rules first, then the built-ins, which refuse');

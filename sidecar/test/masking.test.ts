@@ -172,6 +172,39 @@ describe('other ways out, closed', () => {
   });
 });
 
+describe('predicate probing (masking.predicates: deny, the default)', () => {
+  it.each([
+    ["select id from customers where ssn = '123-45-6789'", 'public.customers.ssn'],
+    ["select count(*) from customers where email like 'ada%'", 'public.customers.email'],
+    ['select id from customers order by full_name', 'public.customers.full_name'],
+    ['select substr(ssn, 1, 1), count(*) from customers group by 1', 'public.customers.ssn'],
+    ["select o.total from orders o join customers c on c.id = o.customer_id and c.phone like '+44%'", 'public.customers.phone'],
+  ])('refuses %s', async (sql, column) => {
+    const c = new pg.Client({ host: agent.host, port: agent.port, user: 'app', database: 'app' });
+    c.on('error', () => undefined);
+    await c.connect();
+    const error = await c.query(sql).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    await c.end();
+    expect(error?.code).toBe('42501');
+    expect(error?.message).toContain(`dbward: denied by dbward.masking: the statement filters, joins, groups or sorts on ${column}`);
+  });
+
+  it('allows predicates on columns that are not masked, and everything for an identity that sees the values', async () => {
+    for (const [sidecar, sql] of [
+      [agent, 'select email from customers where id = 2 order by id'],
+      [support, "select id from customers where ssn = '123-45-6789'"],
+    ] as const) {
+      const c = new pg.Client({ host: sidecar.host, port: sidecar.port, user: 'app', database: 'app' });
+      await c.connect();
+      expect((await c.query(sql)).rowCount).toBe(1);
+      await c.end();
+    }
+  });
+});
+
 describe('identity-aware', () => {
   it('the leak check sees the values when they are revealed (control)', async () => {
     const raw = await RawClient.login(support.port, { user: 'app', database: 'app' });

@@ -85,7 +85,7 @@ export interface CompiledPolicySet {
   /** The decision for a statement the SQL parser rejects. */
   readonly unparseable: Decision;
   readonly classification: { readonly automatic: boolean; readonly columns: readonly ClassifiedColumn[] };
-  readonly masking: { readonly default: 'mask' | 'reveal' };
+  readonly masking: { readonly default: 'mask' | 'reveal'; readonly predicates: 'deny' | 'allow' };
   readonly approvals: { readonly timeout: string; readonly timeoutMs: number };
   readonly audit: { readonly queryText: QueryTextMode };
   /** The guardrail chain in evaluation order, built-ins last. */
@@ -177,7 +177,8 @@ export function compilePolicies(docs: readonly DataAccessPolicy[], options: Comp
       automatic: docs.some((doc) => doc.spec.classification.automatic),
       columns: mergeClassified(docs.flatMap((doc) => doc.spec.classification.columns)),
     },
-    masking: { default: maskDefault },
+    // Predicate probing: deny wins when any document denies it.
+    masking: { default: maskDefault, predicates: docs.some((doc) => doc.spec.masking.predicates === 'deny') ? 'deny' : 'allow' },
     approvals: { timeout: formatDurationMs(timeoutMs), timeoutMs },
     audit: {
       queryText: QUERY_TEXT_PRIVACY.find((mode) => docs.some((doc) => doc.spec.audit.queryText === mode)) ?? 'normalized',

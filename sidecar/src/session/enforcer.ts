@@ -11,7 +11,7 @@ import { rewriteDataRow } from '../masking/rewrite.js';
 import type { CompiledPolicySet } from '../policy/index.js';
 import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
-import { planResult, readsMaskedColumn, scrubEchoedValues } from './result-masker.js';
+import { maskedPredicateColumn, planResult, readsMaskedColumn, scrubEchoedValues } from './result-masker.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -232,6 +232,20 @@ export class PolicyEnforcer {
     const set = this.runtime.compiled();
     if (set === undefined) return verdict;
     const ctx = { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment };
+    if (set.masking.predicates === 'deny') {
+      for (const facts of verdict.facts) {
+        const column = maskedPredicateColumn(ctx, facts);
+        if (column === undefined) continue;
+        return {
+          kind: 'refuse',
+          refusal: refusal('guardrail-denied', `dbward.masking: the statement filters, joins, groups or sorts on ${column}, which is masked for you`, {
+            hint: 'a predicate on a masked column can reveal its values; set spec.masking.predicates: allow to permit it',
+          }),
+          facts: verdict.facts,
+          decisions: verdict.decisions,
+        };
+      }
+    }
     const copy = verdict.facts.find((f) => f.command === 'COPY' && f.readTables.length > 0 && readsMaskedColumn(ctx, f));
     if (copy === undefined) return verdict;
     return {

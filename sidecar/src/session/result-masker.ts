@@ -126,6 +126,18 @@ function classify(ctx: MaskerContext, source: Source): string[] {
   return [...classes];
 }
 
+/**
+ * The first column the statement filters, joins, groups or sorts on that is masked for this
+ * identity (predicate probing: WHERE ssn = '...' confirms a value without returning it).
+ */
+export function maskedPredicateColumn(ctx: MaskerContext, facts: StatementFacts): string | undefined {
+  for (const column of facts.predicateColumns) {
+    const type = sourceType(ctx.catalog, column) ?? '';
+    if (maskFor(ctx, { table: column.table, name: column.column, type }, false, facts) !== undefined) return `${column.table}.${column.column}`;
+  }
+  return undefined;
+}
+
 /** True when some column of a table the statement reads is masked for this identity. */
 export function readsMaskedColumn(ctx: MaskerContext, facts: StatementFacts): boolean {
   for (const table of facts.readTables) {

@@ -154,6 +154,12 @@ export const MaskingSchema = z
       .superRefine(uniqueNames)
       .meta(listMapByName)
       .describe('Masking rules, evaluated in order for every result column.'),
+    predicates: z
+      .enum(['deny', 'allow'])
+      .default('deny')
+      .describe(
+        'Statements that filter, join, group or sort on a column masked for the identity (WHERE ssn = ..., ORDER BY ssn) can reveal its values by inference: deny refuses them (42501), allow lets them run with the results masked.',
+      ),
   })
   .describe('How result values are masked.');
 export type Masking = z.infer<typeof MaskingSchema>;
