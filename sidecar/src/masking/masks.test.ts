@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { MaskName } from '../policy/types.js';
 import { fixedMaskValue, maskValue, type MaskColumn } from './masks.js';
 import { TypeOid } from './pg-types.js';
-import { emailText, fitChars, partialText, truncateUtf8 } from './text-masks.js';
+import { emailText, fitChars, hmac, partialText, truncateUtf8 } from './text-masks.js';
 
 const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
 const text = (typeOid: number, typeModifier = -1): MaskColumn => ({ typeOid, typeModifier, format: 0 });
@@ -211,5 +211,22 @@ describe('fixedMaskValue', () => {
         expect(fixedMaskValue(column, name)).toEqual(maskValue(raw, column, name, KEY));
       }
     }
+  });
+});
+
+describe('hmac', () => {
+  it.each([
+    ['short key', Buffer.from('k'), 'value'],
+    ['64-byte key', Buffer.alloc(64, 7), 'value'],
+    ['long key', Buffer.alloc(100, 9), 'value'],
+    ['empty value', Buffer.from('key'), ''],
+    ['unicode value', Buffer.from('key'), 'naïve 😀'],
+    ['value at the fast-path limit', Buffer.from('key'), 'x'.repeat(4096)],
+    ['long value', Buffer.from('key'), 'x'.repeat(10_000)],
+    ['long unicode value', Buffer.from('key'), 'é'.repeat(3000)],
+  ])('matches createHmac: %s', (_name, key, value) => {
+    const expected = createHmac('sha256', key).update(value).digest('hex');
+    expect(hmac(key, value).toString('hex')).toBe(expected);
+    expect(hmac(key, Buffer.from(value)).toString('hex')).toBe(expected);
   });
 });

@@ -8,6 +8,17 @@ import { MaskingError, type ColumnPlan } from './plan.js';
  * stretches between masked columns are copied with Buffer.copy.
  */
 
+/** Below this many bytes a JIT-compiled loop beats Buffer.copy's call overhead. */
+const SMALL_COPY = 48;
+
+/** Copies src[from..to) to dst at `at`; returns the number of bytes copied. */
+function copyBytes(src: Buffer, dst: Buffer, at: number, from: number, to: number): number {
+  const n = to - from;
+  if (n >= SMALL_COPY) return src.copy(dst, at, from, to);
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i] as number;
+  return n;
+}
+
 /** Per-call scratch: the new value of each column (undefined: unchanged). Reused, never escapes. */
 let scratch: (Buffer | null | undefined)[] = [];
 
@@ -41,25 +52,27 @@ export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: re
   if (!changed) return null;
 
   const frame = Buffer.allocUnsafe(size);
-  buf.copy(frame, 0, start, start + 7); // 'D', length, column count
+  frame[0] = buf[start] as number; // 'D'
   frame.writeInt32BE(size - 1, 1);
+  frame[5] = buf[start + 5] as number; // column count
+  frame[6] = buf[start + 6] as number;
   let read = start + 7;
   let write = 7;
   for (let i = 0; i < n; i++) {
     const out = outs[i];
     if (out === undefined) continue;
     const header = (offsets[i] as number) - 4;
-    write += buf.copy(frame, write, read, header);
+    write += copyBytes(buf, frame, write, read, header);
     if (out === null) {
       frame.writeInt32BE(-1, write);
       write += 4;
     } else {
       frame.writeInt32BE(out.length, write);
-      write += 4 + out.copy(frame, write + 4);
+      write += 4 + copyBytes(out, frame, write + 4, 0, out.length);
     }
     read = header + 4 + (lengths[i] as number);
     outs[i] = undefined;
   }
-  buf.copy(frame, write, read, end);
+  copyBytes(buf, frame, write, read, end);
   return frame;
 }
