@@ -257,7 +257,9 @@ describe('benign workloads are never refused in production', () => {
       } catch (error) {
         // Server errors (missing tables of the corpus) are fine; a dbward refusal is not.
         const message = (error as Error).message;
-        if (message.startsWith('dbward:') && !/no-unknown-effects/.test(message)) refused.push(`${sql} => ${message}`);
+        // Only the built-in guardrails and the parser are under test here (the policy's own rules and
+        // masking's predicate rule legitimately refuse some of these statements).
+        if (message.startsWith('dbward: denied by builtin.') || message.startsWith('dbward: statement not understood')) refused.push(`${sql} => ${message}`);
         if (/current transaction is aborted/.test(message)) await c.query('rollback');
       }
     }

@@ -6,12 +6,13 @@ import { Backend, Frontend } from '../wire/codes.js';
 import { decodeBackend } from '../wire/backend.js';
 import { decodeFrontend } from '../wire/frontend.js';
 import { describe as describeMessage, errorResponse, noticeResponse, query as queryMessage } from '../wire/writers.js';
-import { MaskingError, type ColumnPlan } from '../masking/plan.js';
+import { MaskingError, planColumns, type ColumnPlan, type PlanDecision } from '../masking/plan.js';
 import { rewriteDataRow } from '../masking/rewrite.js';
 import type { CompiledPolicySet } from '../policy/index.js';
 import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
-import { maskedPredicateColumn, planResult, readsMaskedColumn, scrubEchoedValues } from './result-masker.js';
+import type { FieldDescription } from '../wire/messages.js';
+import { decideResult, maskedPredicateColumn, readsMaskedColumn, scrubEchoedValues } from './result-masker.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -98,8 +99,23 @@ function isRefusal(tag: Tag | undefined): tag is Refusal {
   return tag !== undefined && 'sqlstate' in tag;
 }
 
+/** Masking decisions for a result shape, under one policy version. */
+interface ResultDecisions {
+  policyVersion: string;
+  fields: readonly FieldDescription[];
+  /** null: nothing masked. */
+  decisions: (PlanDecision | undefined)[] | null;
+}
+
+interface PreparedStatement {
+  facts: StatementFacts | undefined;
+  /** Known after the first Describe of one of its portals. */
+  result: ResultDecisions | undefined;
+}
+
 /** What the session knows of a portal: its statement's facts and, once described, the masking plan. */
 interface Portal {
+  statement: string;
   facts: StatementFacts | undefined;
   resultFormats: readonly number[];
   /** undefined: not described yet; null: nothing to mask. */
@@ -144,8 +160,10 @@ export class PolicyEnforcer {
   private refresh: InternalQuery['internal'] | null = null;
   /** current_schemas(false) of this session, as last read. */
   private searchPath: string[] = ['public'];
-  /** Facts of prepared statements by name ('' the unnamed one), for lineage at Describe/Execute. */
-  private readonly statements = new Map<string, StatementFacts | undefined>();
+  /** Prepared statements by name ('' the unnamed one): facts for lineage, and once known, the masking decisions. */
+  private readonly statements = new Map<string, PreparedStatement>();
+  /** Simple-protocol result decisions per statement shape (the cached facts' frozen output array) and RowDescription. */
+  private readonly shapeDecisions = new WeakMap<object, Map<string, ResultDecisions>>();
   private readonly portals = new Map<string, Portal>();
   /** The masking plan of the simple-protocol result being received. */
   private queryPlan: ColumnPlan[] | null = null;
@@ -267,7 +285,7 @@ export class PolicyEnforcer {
     if (kind === 'parse') {
       const name = frame.toString('utf8', start + 5, frame.indexOf(0, start + 5));
       if (this.statements.size >= MAX_NAMED) this.statements.clear();
-      this.statements.set(name, facts[0]);
+      this.statements.set(name, { facts: facts[0], result: undefined });
     }
     this.expected.push(kind);
   }
@@ -282,7 +300,7 @@ export class PolicyEnforcer {
     if ('results' in tag) {
       switch (code) {
         case Backend.RowDescription:
-          this.queryPlan = this.plan(buf, start, end, tag.results[tag.index]);
+          this.queryPlan = this.planForShape(buf, start, end, tag.results[tag.index]);
           return false;
         case Backend.DataRow:
           return this.queryPlan !== null && this.maskRow(buf, start, end, this.queryPlan);
@@ -298,7 +316,12 @@ export class PolicyEnforcer {
     }
     const portal = this.portals.get(tag.portal);
     if (code === Backend.RowDescription || code === Backend.NoData) {
-      if (portal !== undefined) portal.plan = code === Backend.NoData ? null : this.plan(buf, start, end, portal.facts);
+      if (portal !== undefined) {
+        const result = code === Backend.NoData ? undefined : this.decide(buf, start, end, portal.facts);
+        portal.plan = result === undefined || result.decisions === null ? null : planColumns(result.fields, result.decisions);
+        const statement = this.statements.get(portal.statement);
+        if (statement !== undefined && statement.facts === portal.facts && result !== undefined) statement.result = result;
+      }
       return tag.internal;
     }
     if (code === Backend.DataRow) {
@@ -309,16 +332,41 @@ export class PolicyEnforcer {
     return false;
   }
 
-  private plan(buf: Buffer, start: number, end: number, facts: StatementFacts | undefined): ColumnPlan[] | null {
+  /** The masking decisions for a RowDescription of a statement (computed; callers cache). */
+  private decide(buf: Buffer, start: number, end: number, facts: StatementFacts | undefined): ResultDecisions | undefined {
     const set = this.runtime.compiled();
-    if (set === undefined) return null;
+    if (set === undefined) return undefined;
     const message = decodeBackend(Backend.RowDescription, buf, start, end);
-    if (message.type !== 'RowDescription') return null;
-    return planResult(
-      { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment },
-      message.fields,
-      facts,
-    );
+    if (message.type !== 'RowDescription') return undefined;
+    const ctx = { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment };
+    return { policyVersion: set.version, fields: message.fields, decisions: decideResult(ctx, message.fields, facts) };
+  }
+
+  /** Decisions still valid under the policy in force. */
+  private current(result: ResultDecisions | undefined): ResultDecisions | undefined {
+    return result !== undefined && result.policyVersion === this.runtime.compiled()?.version ? result : undefined;
+  }
+
+  /** Simple protocol: the plan of a result, cached per statement shape and RowDescription. */
+  private planForShape(buf: Buffer, start: number, end: number, facts: StatementFacts | undefined): ColumnPlan[] | null {
+    if (facts === undefined || !Object.isFrozen(facts.output)) {
+      const result = this.decide(buf, start, end, facts);
+      return result === undefined || result.decisions === null ? null : planColumns(result.fields, result.decisions);
+    }
+    let byDescription = this.shapeDecisions.get(facts.output);
+    if (byDescription === undefined) {
+      byDescription = new Map();
+      this.shapeDecisions.set(facts.output, byDescription);
+    }
+    const key = buf.toString('latin1', start, end);
+    let result = this.current(byDescription.get(key));
+    if (result === undefined) {
+      result = this.decide(buf, start, end, facts);
+      if (result === undefined) return null;
+      if (byDescription.size > 64) byDescription.clear();
+      byDescription.set(key, result);
+    }
+    return result.decisions === null ? null : planColumns(result.fields, result.decisions);
   }
 
   private maskRow(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[]): boolean {
@@ -370,7 +418,15 @@ export class PolicyEnforcer {
         const message = decodeFrontend(code, buf, start, end);
         if (message.type === 'Bind') {
           if (this.portals.size >= MAX_NAMED) this.portals.clear();
-          this.portals.set(message.portal, { facts: this.statements.get(message.statement), resultFormats: message.resultFormats, plan: undefined });
+          const statement = this.statements.get(message.statement);
+          const known = this.current(statement?.result);
+          this.portals.set(message.portal, {
+            statement: message.statement,
+            facts: statement?.facts,
+            resultFormats: message.resultFormats,
+            // Decisions known for the statement: the portal's plan needs only the Bind's formats.
+            plan: known === undefined ? undefined : known.decisions === null ? null : planColumns(known.fields, known.decisions, message.resultFormats),
+          });
         }
         this.expected.push('bind');
         this.outlet.forward(buf, start, end);
@@ -401,7 +457,10 @@ export class PolicyEnforcer {
       }
       case Frontend.Close: {
         const message = decodeFrontend(code, buf, start, end);
-        if (message.type === 'Close') (message.target === 'P' ? this.portals : this.statements).delete(message.name);
+        if (message.type === 'Close') {
+          if (message.target === 'P') this.portals.delete(message.name);
+          else this.statements.delete(message.name);
+        }
         this.expected.push('close');
         this.outlet.forward(buf, start, end);
         return;

@@ -65,6 +65,15 @@ export function planResult(
   facts: StatementFacts | undefined,
   resultFormats?: readonly number[],
 ): ColumnPlan[] | null {
+  const decisions = decideResult(ctx, fields, facts);
+  return decisions === null ? null : planColumns(fields, decisions, resultFormats);
+}
+
+/**
+ * The per-column decisions of a result, or null when nothing is masked. They depend on the
+ * statement, the identity and the policy, not on formats or values: compute once per statement.
+ */
+export function decideResult(ctx: MaskerContext, fields: readonly FieldDescription[], facts: StatementFacts | undefined): (PlanDecision | undefined)[] | null {
   const decisions: (PlanDecision | undefined)[] = [];
   let any = false;
   fields.forEach((field, i) => {
@@ -72,8 +81,7 @@ export function planResult(
     if (decision !== undefined) any = true;
     decisions.push(decision);
   });
-  if (!any) return null;
-  return planColumns(fields, decisions, resultFormats);
+  return any ? decisions : null;
 }
 
 function decideField(ctx: MaskerContext, field: FieldDescription, index: number, count: number, facts: StatementFacts | undefined): PlanDecision | undefined {
