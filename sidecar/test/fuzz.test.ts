@@ -18,6 +18,7 @@ import {
 } from '../src/wire/writers.js';
 import { errorFields, RawClient, type ReceivedFrame } from './support/raw-client.js';
 import { startSidecar, type RunningSidecar } from './support/sidecar.js';
+import { prng } from './support/prng.js';
 
 /**
  * Fuzzing the client side of a running sidecar: at least 100,000 random and mutated frontend
@@ -29,17 +30,6 @@ import { startSidecar, type RunningSidecar } from './support/sidecar.js';
 const SEED = Number(process.env.DBWARD_FUZZ_SEED ?? 20261122);
 const TARGET_FRAMES = Number(process.env.DBWARD_FUZZ_FRAMES ?? 100_000);
 
-/** mulberry32: a small deterministic PRNG so a failure can be replayed with DBWARD_FUZZ_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = prng(SEED);
 const int = (n: number): number => Math.floor(random() * n);

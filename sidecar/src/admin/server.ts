@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { listenTcp } from '../util/listen.js';
 import { ApprovalError, type ApprovalRegistry } from '../approvals/registry.js';
 import type { Logger } from '../log/logger.js';
 
@@ -36,16 +37,9 @@ export class AdminServer {
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        const address = this.server.address();
-        if (address === null || typeof address === 'string') return reject(new Error('admin listener has no TCP address'));
-        resolve({ host: address.address, port: address.port });
-      });
-    });
+    return listenTcp(this.server, host, port, 'the admin listener');
   }
+
 
   close(): Promise<void> {
     return new Promise((resolve) => {

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
+import { listenTcp } from '../util/listen.js';
 import { Session, type SessionContext } from './session.js';
 
 /**
@@ -21,16 +22,9 @@ export class ProxyServer {
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        const address = this.server.address();
-        if (address === null || typeof address === 'string') return reject(new Error('listener has no TCP address'));
-        resolve({ host: address.address, port: address.port });
-      });
-    });
+    return listenTcp(this.server, host, port, 'the listener');
   }
+
 
   get connections(): number {
     return this.sessions.size;

@@ -12,6 +12,7 @@ import {
   decodeStartupPhase,
 } from './frontend.js';
 import { FrameSplitter } from './splitter.js';
+import { prng as rng } from '../../test/support/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const str = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
@@ -180,17 +181,6 @@ describe('malformed messages raise ProtocolViolation naming the field', () => {
   });
 });
 
-/** A seeded PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('fuzz: random mutations of valid frames', () => {
   const frontend = frontendFixtures.map((f) => encodeFrontend(f.message));

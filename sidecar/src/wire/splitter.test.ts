@@ -6,18 +6,8 @@ import { backendFixtures, decodeFrontendAs, frontendFixtures, patternBytes, star
 import type { BackendMessage } from './messages.js';
 import { FrameSplitter, type FrameHandler } from './splitter.js';
 import * as w from './writers.js';
+import { prng as rng } from '../../test/support/prng.js';
 
-/** A seeded PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Expected {
   frame: Buffer;
