@@ -252,7 +252,7 @@ export class PolicyEnforcer {
     const ctx = { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment };
     if (set.masking.predicates === 'deny') {
       for (const facts of verdict.facts) {
-        const column = maskedPredicateColumn(ctx, facts);
+        const column = this.predicateCheck(ctx, facts);
         if (column === undefined) continue;
         return {
           kind: 'refuse',
@@ -274,6 +274,18 @@ export class PolicyEnforcer {
       facts: verdict.facts,
       decisions: verdict.decisions,
     };
+  }
+
+  /** Predicate probing per statement shape (the cached facts' frozen array) and policy version. */
+  private readonly predicateChecks = new WeakMap<object, { version: string; column: string | undefined }>();
+
+  private predicateCheck(ctx: Parameters<typeof maskedPredicateColumn>[0], facts: StatementFacts): string | undefined {
+    if (!Object.isFrozen(facts.predicateColumns)) return maskedPredicateColumn(ctx, facts);
+    const cached = this.predicateChecks.get(facts.predicateColumns);
+    if (cached !== undefined && cached.version === ctx.set.version) return cached.column;
+    const column = maskedPredicateColumn(ctx, facts);
+    this.predicateChecks.set(facts.predicateColumns, { version: ctx.set.version, column });
+    return column;
   }
 
   /** Records a forwarded statement: its results' lineage (Query) or its prepared statement (Parse). */

@@ -123,7 +123,26 @@ function maskFor(ctx: MaskerContext, source: Source, derived: boolean, facts: St
   return decision.action === 'mask' ? decision.mask : undefined;
 }
 
+/** Classes per column, per compiled policy set (classification depends only on the set and the column). */
+const classified = new WeakMap<CompiledPolicySet, Map<string, string[]>>();
+
 function classify(ctx: MaskerContext, source: Source): string[] {
+  let bySet = classified.get(ctx.set);
+  if (bySet === undefined) {
+    bySet = new Map();
+    classified.set(ctx.set, bySet);
+  }
+  const key = `${source.table}\u0000${source.name}\u0000${source.type}`;
+  let classes = bySet.get(key);
+  if (classes === undefined) {
+    classes = classifyUncached(ctx, source);
+    if (bySet.size > 50_000) bySet.clear();
+    bySet.set(key, classes);
+  }
+  return classes;
+}
+
+function classifyUncached(ctx: MaskerContext, source: Source): string[] {
   const classes = new Set<string>();
   for (const c of ctx.set.classification.columns) {
     if (c.table === source.table && c.column === source.name) for (const cls of c.classes) classes.add(cls);
