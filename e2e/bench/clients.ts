@@ -116,11 +116,12 @@ export interface RunningSidecar {
 
 /**
  * Starts the built sidecar (pass-through auth) on a free loopback port and waits for its
- * "listening" line. `nodeArgs` go before the script, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'].
+ * "listening" line. `nodeArgs` go before the script, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'];
+ * `sidecarArgs` after the common ones, e.g. ['--policy', FILE, '--environment', 'production'].
  */
-export async function startSidecar(upstream: string, nodeArgs: readonly string[] = []): Promise<RunningSidecar> {
-  const argv = [...nodeArgs, SIDECAR_MAIN, '--upstream', upstream, '--listen', '127.0.0.1:0', '--log-level', 'info'];
-  const proc = spawnProcess(process.execPath, argv, { name: 'sidecar' });
+export async function startSidecar(upstream: string, nodeArgs: readonly string[] = [], sidecarArgs: readonly string[] = [], name = 'sidecar'): Promise<RunningSidecar> {
+  const argv = [...nodeArgs, SIDECAR_MAIN, '--upstream', upstream, '--listen', '127.0.0.1:0', '--log-level', 'info', ...sidecarArgs];
+  const proc = spawnProcess(process.execPath, argv, { name });
   const match = await proc.waitFor(/"listen":"127\.0\.0\.1:(\d+)"/, { timeoutMs: 15_000 });
   const pid = proc.pid;
   if (pid === undefined) throw new Error('sidecar has no pid');
@@ -135,4 +136,26 @@ export async function startSidecar(upstream: string, nodeArgs: readonly string[]
       await proc.kill('SIGTERM', 10_000);
     },
   };
+}
+
+/** Runs one statement with psql; returns the exit code and what psql printed. */
+export async function psqlStatement(endpoint: Endpoint, sql: string): Promise<{ code: number | null; output: string }> {
+  const r = await run('psql', ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', endpoint.host, '-p', String(endpoint.port), '-U', endpoint.user, '-d', endpoint.database, '-c', sql], {
+    timeoutMs: 30_000,
+    env: { PGCONNECT_TIMEOUT: '10', PGPASSWORD: undefined, PGSSLMODE: 'disable' },
+  });
+  return { code: r.code, output: `${r.stdout}${r.stderr}`.trim() };
+}
+
+/**
+ * Proves that a sidecar enforces its policy before it is measured: pgbench's statement passes, a
+ * statement one of the policy's rules denies is refused with that rule's name.
+ */
+export async function verifyPolicyEnforced(endpoint: Endpoint, denied: { sql: string; rule: string }): Promise<void> {
+  const allowed = await psqlStatement(endpoint, 'SELECT abalance FROM pgbench_accounts WHERE aid = 1;');
+  if (allowed.code !== 0) throw new Error(`sidecar+policy refused pgbench's statement: ${allowed.output}`);
+  const refused = await psqlStatement(endpoint, denied.sql);
+  if (refused.code === 0 || !refused.output.includes(denied.rule)) {
+    throw new Error(`sidecar+policy did not refuse ${JSON.stringify(denied.sql)} by ${denied.rule} (exit ${String(refused.code)}): ${refused.output}`);
+  }
 }

@@ -2,16 +2,30 @@
 import type { QueryMode } from './clients.js';
 import type { Summary } from './stats.js';
 
-export const TARGETS = ['direct', 'pgbouncer', 'sidecar'] as const;
+/**
+ * Every target the benchmark knows, in their order within a round (before rotation):
+ * `sidecar+policy` is a second sidecar that enforces e2e/bench/policy-20-rules.yaml.
+ */
+export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+policy'] as const;
 export type Target = (typeof TARGETS)[number];
 
-/** The three ratios reported everywhere, each computed per round and then summarized. */
+/** The targets of runs saved before `sidecar+policy` existed (proxy.json without config.targets). */
+export const LEGACY_TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'sidecar'];
+
+/** The ratios reported everywhere, each computed per round and then summarized. */
 export const RATIOS = [
   { key: 'sidecar/direct', num: 'sidecar', den: 'direct' },
   { key: 'pgbouncer/direct', num: 'pgbouncer', den: 'direct' },
   { key: 'sidecar/pgbouncer', num: 'sidecar', den: 'pgbouncer' },
+  { key: 'sidecar+policy/sidecar', num: 'sidecar+policy', den: 'sidecar' },
+  { key: 'sidecar+policy/direct', num: 'sidecar+policy', den: 'direct' },
 ] as const satisfies ReadonlyArray<{ key: string; num: Target; den: Target }>;
 export type RatioKey = (typeof RATIOS)[number]['key'];
+
+/** True for the targets that are a proxy process (everything but direct). */
+export function isProxy(target: Target): boolean {
+  return target !== 'direct';
+}
 
 export type RatioSummary = Summary & { perRound: number[] };
 
@@ -27,6 +41,8 @@ export interface Config {
   modes: QueryMode[];
   readRows: number;
   only: 'pgbench' | 'read' | undefined;
+  /** The targets measured (BENCH_TARGETS), in round order; absent in runs saved before it existed. */
+  targets: Target[];
   cpuProfileDir: string | undefined;
   writeDocs: boolean;
 }
@@ -55,6 +71,10 @@ export interface Commands {
   pgbench: string;
   psql: string;
   sidecar: string;
+  /** The policy-enforcing sidecar's command line; absent in runs saved before it existed. */
+  sidecarPolicy?: string;
+  /** The policy file of `sidecar+policy`, relative to the repository. */
+  policyFile?: string;
   pgbouncerConfig: string;
   postgresSettings: Record<string, string>;
 }

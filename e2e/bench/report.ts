@@ -1,10 +1,21 @@
-/** Renders the benchmark result as the docs/benchmarks.md section between the bench:proxy markers. */
+/**
+ * Renders the benchmark result as the docs/benchmarks.md section between the bench:proxy
+ * markers, and the end-to-end policy figures as the bench:policy:pgbench block inside the
+ * bench:policy section (whose bench:policy:statement block sidecar/bench/statement.ts writes).
+ */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { RATIOS, TARGETS, type BenchResult, type PgbenchMode, type ReadClientResult, type ReadResult, type Target } from './model.js';
+import { isProxy, RATIOS, TARGETS, type BenchResult, type PgbenchMode, type ReadClientResult, type ReadResult, type Target } from './model.js';
 import { median, type Summary } from './stats.js';
 
 export const START = '<!-- bench:proxy:start -->';
 export const END = '<!-- bench:proxy:end -->';
+export const POLICY_START = '<!-- bench:policy:start -->';
+export const POLICY_END = '<!-- bench:policy:end -->';
+export const POLICY_PGBENCH_START = '<!-- bench:policy:pgbench:start -->';
+export const POLICY_PGBENCH_END = '<!-- bench:policy:pgbench:end -->';
+/** Written by sidecar/bench/statement.ts; only created empty here when the section is new. */
+const POLICY_STATEMENT_START = '<!-- bench:policy:statement:start -->';
+const POLICY_STATEMENT_END = '<!-- bench:policy:statement:end -->';
 
 const TITLE = '# dbward benchmarks';
 const INTRO =
@@ -31,10 +42,15 @@ function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>
   return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-function ratioTable(ratios: PgbenchMode['ratios']): string {
+/** The targets of a result: those measured (runs saved before BENCH_TARGETS: the first three). */
+function targetsOf(result: BenchResult): readonly Target[] {
+  return result.config.targets;
+}
+
+function ratioTable(ratios: PgbenchMode['ratios'], targets: readonly Target[]): string {
   return table(
     ['ratio (per round, then median)', 'median', 'min', 'max', 'per round'],
-    RATIOS.map((r) => {
+    RATIOS.filter((r) => targets.includes(r.num) && targets.includes(r.den)).map((r) => {
       const s = ratios[r.key];
       return [r.key, ratioCell(s), fixed(s.min, 2), fixed(s.max, 2), s.perRound.map((v) => fixed(v, 2)).join(' ')];
     }),
@@ -43,13 +59,13 @@ function ratioTable(ratios: PgbenchMode['ratios']): string {
 
 function pgbenchSection(m: PgbenchMode, result: BenchResult): string {
   const c = result.config;
-  const rows = TARGETS.map((t: Target) => [
+  const rows = targetsOf(result).map((t: Target) => [
     t,
     `**${int(m.tps[t].median)}**`,
     int(m.tps[t].min),
     int(m.tps[t].max),
-    t === 'direct' ? '–' : fixed(m.cpuPer1000[t].median, 3),
-    t === 'direct' ? '–' : fixed(m.preemptionsPer1000[t].median, 0),
+    isProxy(t) ? fixed(m.cpuPer1000[t].median, 3) : '–',
+    isProxy(t) ? fixed(m.preemptionsPer1000[t].median, 0) : '–',
   ]);
   return [
     `### pgbench -S, ${c.clients} clients, ${m.mode} protocol`,
@@ -58,7 +74,7 @@ function pgbenchSection(m: PgbenchMode, result: BenchResult): string {
     '',
     table(['target', 'median TPS', 'min TPS', 'max TPS', 'proxy CPU s / 1,000 tx', 'proxy preemptions / 1,000 tx'], rows),
     '',
-    ratioTable(m.ratios),
+    ratioTable(m.ratios, targetsOf(result)),
   ].join('\n');
 }
 
@@ -70,13 +86,13 @@ function readClientSection(c: ReadClientResult, read: ReadResult, result: BenchR
   const med = (t: Target, f: (r: ReadClientResult['runs'][number]) => number, digits: number): string =>
     fixed(median(c.runs.filter((r) => r.target === t).map(f)), digits);
   const raw = c.client === 'raw';
-  const rows = TARGETS.map((t) => [
+  const rows = targetsOf(result).map((t) => [
     t,
     `**${int(c.rowsPerSecond[t].median)}**`,
     int(c.rowsPerSecond[t].min),
     int(c.rowsPerSecond[t].max),
     ...(raw ? [med(t, (r) => r.mbPerSecond, 0), med(t, (r) => r.bytesPerRead, 0), med(t, (r) => r.clientCpuSeconds / (r.rows / 1e6), 2)] : []),
-    t === 'direct' ? '–' : fixed(c.cpuPerMillionRows[t].median, 3),
+    isProxy(t) ? fixed(c.cpuPerMillionRows[t].median, 3) : '–',
   ]);
   const header = [
     'target',
@@ -93,7 +109,7 @@ function readClientSection(c: ReadClientResult, read: ReadResult, result: BenchR
     '',
     table(header, rows),
     '',
-    ratioTable(c.ratios),
+    ratioTable(c.ratios, targetsOf(result)),
   ].join('\n');
 }
 
@@ -161,10 +177,14 @@ function rawTables(result: BenchResult): string {
 
 export function renderSection(result: BenchResult): string {
   const { config: c, environment: e, commands } = result;
-  const defaults = c.rounds === 5 && c.readRounds === 9 && c.seconds === 10 && c.scale === 10 && c.readRows === 1_000_000 && c.only === undefined && c.modes.length === 2;
+  const targets = targetsOf(result);
+  const defaults =
+    c.rounds === 5 && c.readRounds === 9 && c.seconds === 8 && c.scale === 10 && c.readRows === 1_000_000 && c.only === undefined && c.modes.length === 2 && targets.length === TARGETS.length;
+  const cpuRelative = (num: Target, den: Target): string =>
+    result.pgbench.map((m) => `${fixed(m.cpuPer1000[num].median / m.cpuPer1000[den].median, 2)}× (${m.mode})`).join(', ');
   const out: string[] = [
     START,
-    '## Proxy overhead: direct vs pgbouncer vs the sidecar',
+    '## Proxy overhead: direct vs pgbouncer vs the sidecar (without and with a policy)',
     '',
     `_Generated by \`e2e/bench/run.ts\`, run started ${e.date.slice(0, 16).replace('T', ' ')} UTC and took ${Math.round(e.durationSeconds / 60)} min. ` +
       '`make bench` rewrites everything between the `bench:proxy` markers._',
@@ -172,7 +192,7 @@ export function renderSection(result: BenchResult): string {
   ];
   if (!defaults) {
     out.push(
-      `> **Not the reference configuration** (rounds ${c.rounds}, read rounds ${c.readRounds}, ${c.seconds} s, scale ${c.scale}, read rows ${c.readRows}, modes ${c.modes.join('+')}${c.only === undefined ? '' : `, BENCH_ONLY=${c.only}`}).`,
+      `> **Not the reference configuration** (rounds ${c.rounds}, read rounds ${c.readRounds}, ${c.seconds} s, scale ${c.scale}, read rows ${c.readRows}, modes ${c.modes.join('+')}, targets ${targets.join(', ')}${c.only === undefined ? '' : `, BENCH_ONLY=${c.only}`}).`,
       '',
     );
   }
@@ -188,11 +208,12 @@ export function renderSection(result: BenchResult): string {
       ['l', 'l', 'l', 'r', 'l'],
     ),
     '',
-    ...(result.pgbench.length === 0
+    ...(result.pgbench.length === 0 || !targets.includes('sidecar')
       ? []
       : [
-          'A view less sensitive to the load: proxy CPU seconds per 1,000 pgbench transactions, sidecar relative to pgbouncer: ' +
-            result.pgbench.map((m) => `${fixed(m.cpuPer1000.sidecar.median / m.cpuPer1000.pgbouncer.median, 2)}× (${m.mode})`).join(', ') +
+          'A view less sensitive to the load: proxy CPU seconds per 1,000 pgbench transactions' +
+            (targets.includes('pgbouncer') ? `, sidecar relative to pgbouncer: ${cpuRelative('sidecar', 'pgbouncer')}` : '') +
+            (targets.includes('sidecar+policy') ? `; sidecar+policy relative to sidecar: ${cpuRelative('sidecar+policy', 'sidecar')}` : '') +
             '.',
           '',
         ]),
@@ -219,12 +240,19 @@ export function renderSection(result: BenchResult): string {
     '```',
     '',
     '`make bench` compiles the sidecar (`tsc -b sidecar operator`), installs pgbouncer from Debian when it is missing, then runs ' +
-      '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (10), `BENCH_SCALE` (10), ' +
-      '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000); `BENCH_DOCS=0` leaves this file alone. ' +
-      'All raw figures of the last run go to `.cache/bench/proxy.json`.',
+      '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
+      '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
+      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+policy`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`); ' +
+      '`BENCH_DOCS=0` leaves this file alone; `BENCH_CPU_PROF=DIR` runs both sidecars under `node --cpu-prof` and prints their hottest functions. ' +
+      'All raw figures of the last run go to `.cache/bench/proxy.json`. ' +
+      'The reference run (5 rounds × 8 s per target and mode, 4 targets, 9 read rounds) takes about 8 minutes: 8 s rather than 10 s per run keeps it ' +
+      'under 10 minutes with the fourth target; a run reaches its steady TPS within a second.',
     '',
-    'One run starts one throw-away PostgreSQL cluster (trust authentication), one pgbouncer (session pooling) and one sidecar ' +
-      '(pass-through authentication, no policy), all on loopback TCP. `pgbench -i` loads the tables (and vacuums them); ' +
+    'One run starts one throw-away PostgreSQL cluster (trust authentication), one pgbouncer (session pooling), one sidecar ' +
+      '(pass-through authentication, no policy) and a second sidecar, `sidecar+policy`, that enforces the 20-rule policy ' +
+      `\`${commands.policyFile ?? 'e2e/bench/policy-20-rules.yaml'}\` in \`production\` (no rule matches pgbench's statements, so every statement walks the ` +
+      'whole chain and runs; before measuring, the benchmark checks that this sidecar refuses a statement the policy denies), all on loopback TCP. ' +
+      '`pgbench -i` loads the tables (and vacuums them); ' +
       'every pgbench run then uses `-n` (no vacuum before the run: `-S` never writes, and a per-run vacuum would go through the proxy ' +
       'under test). Each protocol mode starts with an unrecorded warm-up run per target. The pgbench tables are dropped before the large ' +
       'read, whose table is created, vacuumed and loaded into shared buffers (`pg_prewarm`) before an unrecorded warm-up read per target. ' +
@@ -236,14 +264,14 @@ export function renderSection(result: BenchResult): string {
     '```sh',
     commands.pgbench,
     commands.psql,
-    commands.sidecar,
+    ...[commands.sidecar, commands.sidecarPolicy ?? ''].filter((line) => line !== ''),
     '```',
     '',
     '<details>',
     '<summary>pgbouncer.ini and PostgreSQL settings</summary>',
     '',
     '```ini',
-    commands.pgbouncerConfig.trim(),
+    commands.pgbouncerConfig.trim() || '(pgbouncer was not a target of this run)',
     '```',
     '',
     `PostgreSQL: ${Object.entries(commands.postgresSettings).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
@@ -286,6 +314,107 @@ export function renderSection(result: BenchResult): string {
   }
   out.push('### Raw per-round numbers', '', rawTables(result), END);
   return out.join('\n');
+}
+
+/**
+ * The end-to-end policy figures (bench:policy:pgbench block): pgbench -S through the sidecar with
+ * the 20-rule policy against the sidecar without a policy, runs of the same rounds.
+ */
+export function renderPolicySummary(result: BenchResult): string {
+  const { config: c, environment: e } = result;
+  const out: string[] = [
+    POLICY_PGBENCH_START,
+    '### End to end: pgbench -S through the sidecar, 20-rule policy vs no policy',
+    '',
+    `_Generated by \`e2e/bench/run.ts\` (\`make bench\`), run started ${e.date.slice(0, 16).replace('T', ' ')} UTC, in the same rounds as the ` +
+      '[proxy overhead](#proxy-overhead-direct-vs-pgbouncer-vs-the-sidecar-without-and-with-a-policy) figures, where the commands, the ' +
+      'environment and every run are listed._',
+    '',
+    `\`sidecar+policy\` is the same build as \`sidecar\`, started with \`--policy ${result.commands.policyFile ?? 'e2e/bench/policy-20-rules.yaml'} ` +
+      '--environment production` and a workload identity: 20 guardrails (identity and label conditions, `query.command in [...]`, `query.kind`, ' +
+      '`readTables`/`writeTables` membership, `query.functions.exists(...)`, environment checks) + the 2 built-ins + 4 masking rules. ' +
+      'No rule matches pgbench\'s statements: each is allowed after the whole chain (evaluated once per statement shape and identity, then memoised). ' +
+      `${c.clients} clients, ${c.rounds} rounds × ${c.seconds} s per target, order rotated per round; the ratio is taken per round, then the median.`,
+    '',
+  ];
+  const checks = result.targets.filter((t) => t.name.includes('sidecar+policy'));
+  out.push(
+    table(
+      ['target', 'measured: median of per-round ratios', 'threshold', 'rounds meeting it', 'result'],
+      checks.map((t) => [t.name, t.measured, t.threshold, `${t.roundsMeeting} of ${t.rounds}`, t.pass ? '**PASS**' : '**FAIL**']),
+      ['l', 'l', 'l', 'r', 'l'],
+    ),
+    '',
+  );
+  const rows = result.pgbench.flatMap((m) =>
+    (['sidecar', 'sidecar+policy'] as const).map((t) => [
+      m.mode,
+      t,
+      `**${int(m.tps[t].median)}**`,
+      int(m.tps[t].min),
+      int(m.tps[t].max),
+      fixed(m.cpuPer1000[t].median, 3),
+      fixed(m.cpuPer1000[t].median * 1000, 1),
+    ]),
+  );
+  out.push(
+    table(['mode', 'target', 'median TPS', 'min TPS', 'max TPS', 'proxy CPU s / 1,000 tx', 'proxy CPU µs / tx'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']),
+    '',
+    table(
+      ['mode', 'sidecar+policy / sidecar, TPS', 'min', 'max', 'per round', 'CPU / tx, sidecar+policy / sidecar (median of runs)'],
+      result.pgbench.map((m) => {
+        const r = m.ratios['sidecar+policy/sidecar'];
+        return [
+          m.mode,
+          `**${fixed(r.median, 2)}**`,
+          fixed(r.min, 2),
+          fixed(r.max, 2),
+          r.perRound.map((v) => fixed(v, 2)).join(' '),
+          `${fixed(m.cpuPer1000['sidecar+policy'].median / m.cpuPer1000.sidecar.median, 2)}×`,
+        ];
+      }),
+    ),
+    '',
+    'With the simple protocol every transaction is one Query message: the sidecar decodes it, lexes it to find its shape in the ' +
+      'facts cache (a new literal every time), takes the decision from the runtime\'s memo for that shape (the 22-rule walk runs once ' +
+      'per shape and identity) and plans the masking of its result. With the prepared protocol a statement is judged once, at Parse, ' +
+      'and its executions (Bind/Execute) are not judged again. Where the CPU goes per statement: the next section, and the profile below it.',
+    POLICY_PGBENCH_END,
+  );
+  return out.join('\n');
+}
+
+/** An empty bench:policy section (its intro is written by hand; the two blocks by the benchmarks). */
+export const POLICY_SKELETON = [
+  POLICY_START,
+  '## Policy enforcement cost',
+  '',
+  POLICY_PGBENCH_START,
+  POLICY_PGBENCH_END,
+  '',
+  POLICY_STATEMENT_START,
+  POLICY_STATEMENT_END,
+  POLICY_END,
+].join('\n');
+
+/**
+ * Replaces the bench:policy:pgbench block of `path`, inside the bench:policy section (appended
+ * after the rest of the file, with an empty statement block, when it is missing). Everything else
+ * of the section — its intro, the statement block — is kept.
+ */
+export function writePolicySummary(path: string, block: string): void {
+  let text = existsSync(path) ? readFileSync(path, 'utf8') : `${TITLE}\n\n${INTRO}\n`;
+  if (!text.includes(POLICY_START) || !text.includes(POLICY_END)) text = `${text.trimEnd()}\n\n${POLICY_SKELETON}\n`;
+  const sectionStart = text.indexOf(POLICY_START);
+  const sectionEnd = text.indexOf(POLICY_END, sectionStart);
+  const start = text.indexOf(POLICY_PGBENCH_START, sectionStart);
+  const end = text.indexOf(POLICY_PGBENCH_END, sectionStart);
+  if (start >= 0 && end > start && end < sectionEnd) {
+    text = text.slice(0, start) + block + text.slice(end + POLICY_PGBENCH_END.length);
+  } else {
+    text = `${text.slice(0, sectionEnd)}${block}\n\n${text.slice(sectionEnd)}`;
+  }
+  writeFileSync(path, text);
 }
 
 /** Replaces the marked section of `path` (creating the file with a title and intro if needed). */

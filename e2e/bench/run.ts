@@ -1,13 +1,16 @@
 /**
  * `make bench`: pgbench -S (simple and prepared protocol) and a 1,000,000-row read, each against
- * PostgreSQL directly, through pgbouncer (session pooling) and through the sidecar, interleaved
- * in rounds so that the three targets share the machine's noise. Writes docs/benchmarks.md
- * (between the bench:proxy markers) and .cache/bench/proxy.json.
+ * PostgreSQL directly, through pgbouncer (session pooling), through the sidecar (no policy) and
+ * through a second sidecar enforcing a 20-rule policy (e2e/bench/policy-20-rules.yaml),
+ * interleaved in rounds so that the targets share the machine's noise. Writes docs/benchmarks.md
+ * (between the bench:proxy markers, and the end-to-end figures between the bench:policy:pgbench
+ * markers inside the bench:policy section) and .cache/bench/proxy.json.
  *
- * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (10), BENCH_SCALE (10),
- * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000), BENCH_DOCS=0 (no docs),
- * BENCH_CPU_PROF=DIR (run the sidecar under --cpu-prof; writes no docs, prints a profile summary).
- * `run.ts --render [FILE]` only rewrites the docs section from a saved proxy.json.
+ * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (8), BENCH_SCALE (10),
+ * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000),
+ * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+policy: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_CPU_PROF=DIR (run the sidecars under --cpu-prof; writes no docs, prints a profile summary per sidecar).
+ * `run.ts --render [FILE]` only rewrites the docs sections from a saved proxy.json.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,8 +18,9 @@ import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres, runChecked, type PgCluster } from '../harness/index.js';
-import { pgbenchArgs, psqlRead, psqlReadArgs, runPgbench, SIDECAR_MAIN, type Endpoint, type QueryMode } from './clients.js';
+import { pgbenchArgs, psqlRead, psqlReadArgs, runPgbench, SIDECAR_MAIN, verifyPolicyEnforced, type Endpoint, type QueryMode, type RunningSidecar } from './clients.js';
 import {
+  LEGACY_TARGETS,
   RATIOS,
   TARGETS,
   type BenchResult,
@@ -37,7 +41,7 @@ import { pgbouncerVersion } from './pgbouncer.js';
 import { CpuMeter, loadAverage } from './procfs.js';
 import { summarizeProfile } from './profile.js';
 import { rawQuery } from './rawclient.js';
-import { renderSection, writeSection } from './report.js';
+import { renderPolicySummary, renderSection, writePolicySummary, writeSection } from './report.js';
 import { BenchStack } from './stack.js';
 import { pairedRatio, summarize, type Summary } from './stats.js';
 
@@ -45,6 +49,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DOCS = join(ROOT, 'docs/benchmarks.md');
 const JSON_OUT = join(ROOT, '.cache/bench/proxy.json');
 const SIDECAR_LOG = join(ROOT, '.cache/bench/sidecar.log');
+/** The policy of the sidecar+policy target, and how that sidecar runs (identity, environment). */
+const POLICY_FILE = join(ROOT, 'e2e/bench/policy-20-rules.yaml');
+const POLICY_ARGS = [
+  '--policy', POLICY_FILE, '--environment', 'production',
+  '--identity', 'namespace=shop', '--identity', 'serviceAccount=checkout', '--identity', 'labels.app=checkout', '--identity', 'labels.team=payments',
+];
+/** A statement the policy refuses, checked through sidecar+policy before anything is measured. */
+const POLICY_PROBE = { sql: "SELECT pg_ls_dir('.')", rule: 'no-file-access' };
 const DATABASE = 'bench';
 const USER = 'postgres';
 
@@ -70,8 +82,11 @@ function readConfig(): Config {
   if (only !== undefined && only !== 'pgbench' && only !== 'read') throw new Error(`BENCH_ONLY must be pgbench or read, got ${JSON.stringify(only)}`);
   const modes = (process.env['BENCH_MODES'] || 'simple,prepared').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'simple' && m !== 'prepared') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)}`);
-  const seconds = intEnv('BENCH_SECONDS', 10);
+  const seconds = intEnv('BENCH_SECONDS', 8);
   const cpuProfileDir = process.env['BENCH_CPU_PROF'] || undefined;
+  const wanted = (process.env['BENCH_TARGETS'] || TARGETS.join(',')).split(',').map((t) => t.trim());
+  for (const t of wanted) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target ${JSON.stringify(t)} (known: ${TARGETS.join(', ')})`);
+  const targets = TARGETS.filter((t) => wanted.includes(t));
   return {
     rounds: intEnv('BENCH_ROUNDS', 5),
     // Reads take ~1-2 s each, so more rounds are cheap and steady the medians.
@@ -84,6 +99,7 @@ function readConfig(): Config {
     modes: modes as QueryMode[],
     readRows: intEnv('BENCH_READ_ROWS', 1_000_000),
     only,
+    targets,
     cpuProfileDir: cpuProfileDir === undefined ? undefined : resolve(cpuProfileDir),
     writeDocs: process.env['BENCH_DOCS'] !== '0' && cpuProfileDir === undefined,
   };
@@ -103,13 +119,14 @@ function sh(cmd: string, args: string[]): string {
 }
 
 /** Targets of round r: the fixed order rotated by r, so no target always runs first or last. */
-function rotation(round: number): Target[] {
-  const k = round % TARGETS.length;
-  return [...TARGETS.slice(k), ...TARGETS.slice(0, k)];
+function rotation(targets: readonly Target[], round: number): Target[] {
+  const k = round % targets.length;
+  return [...targets.slice(k), ...targets.slice(0, k)];
 }
 
+/** One value per known target (targets not measured get summaries of nothing: NaN). */
 function perTarget<T>(fn: (t: Target) => T): Record<Target, T> {
-  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar') };
+  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar'), 'sidecar+policy': fn('sidecar+policy') };
 }
 
 function ratiosOf(series: Record<Target, number[]>): Record<RatioKey, RatioSummary> {
@@ -131,14 +148,14 @@ async function pgbenchPhase(stack: BenchStack, config: Config): Promise<PgbenchM
   const results: PgbenchMode[] = [];
   for (const mode of config.modes) {
     log(`pgbench -S -M ${mode}: warm-up ${config.warmupSeconds} s per target`);
-    for (const target of TARGETS) {
+    for (const target of config.targets) {
       await stack.measure(target, `${mode} warm-up`, (endpoint) =>
         runPgbench(endpoint, { clients: config.clients, threads: config.threads, seconds: config.warmupSeconds, mode }),
       );
     }
     const runs: PgbenchRun[] = [];
     for (let round = 0; round < config.rounds; round++) {
-      const order = rotation(round);
+      const order = rotation(config.targets, round);
       for (const [slot, target] of order.entries()) {
         const startedAt = new Date().toISOString();
         const [load1] = loadAverage();
@@ -164,20 +181,37 @@ async function pgbenchPhase(stack: BenchStack, config: Config): Promise<PgbenchM
           cpuPer1000: cpu.processCpuSeconds / (r.transactions / 1000),
           preemptionsPer1000: cpu.processPreemptions / (r.transactions / 1000),
         });
-        log(`  ${mode} round ${round + 1}/${config.rounds} ${target.padEnd(9)} tps ${r.tps.toFixed(0).padStart(6)}${Number.isFinite(cpu.processCpuSeconds) ? `  proxy cpu ${cpu.processCpuSeconds.toFixed(2)} s, ${(cpu.processPreemptions / (r.transactions / 1000)).toFixed(0)} preemptions/1000 tx` : ''}  host busy ${(cpu.hostBusy * 100).toFixed(0)}%`);
+        log(`  ${mode} round ${round + 1}/${config.rounds} ${target.padEnd(14)} tps ${r.tps.toFixed(0).padStart(6)}${Number.isFinite(cpu.processCpuSeconds) ? `  proxy cpu ${cpu.processCpuSeconds.toFixed(2)} s, ${(cpu.processPreemptions / (r.transactions / 1000)).toFixed(0)} preemptions/1000 tx` : ''}  host busy ${(cpu.hostBusy * 100).toFixed(0)}%`);
       }
     }
-    const tps = byRound(runs, config.rounds, (r) => r.tps);
-    results.push({
-      mode,
-      runs,
-      tps: perTarget((t) => summarize(tps[t])),
-      cpuPer1000: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.cpuPer1000))),
-      preemptionsPer1000: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.preemptionsPer1000))),
-      ratios: ratiosOf(tps),
-    });
+    results.push(pgbenchMode(mode, runs, config.rounds));
   }
   return results;
+}
+
+/** The summaries of one protocol mode's runs (also used to re-render a saved proxy.json). */
+function pgbenchMode(mode: QueryMode, runs: PgbenchRun[], rounds: number): PgbenchMode {
+  const tps = byRound(runs, rounds, (r) => r.tps);
+  return {
+    mode,
+    runs,
+    tps: perTarget((t) => summarize(tps[t])),
+    cpuPer1000: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.cpuPer1000))),
+    preemptionsPer1000: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.preemptionsPer1000))),
+    ratios: ratiosOf(tps),
+  };
+}
+
+/** The summaries of one read client's runs (also used to re-render a saved proxy.json). */
+function readClientResult(client: ReadClient, runs: ReadRun[], rounds: number): ReadClientResult {
+  const rps = byRound(runs, rounds, (r) => r.rowsPerSecond);
+  return {
+    client,
+    runs,
+    rowsPerSecond: perTarget((t) => summarize(rps[t])),
+    cpuPerMillionRows: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.cpuPerMillionRows))),
+    ratios: ratiosOf(rps),
+  };
 }
 
 const BIG_SQL = 'select * from big';
@@ -223,12 +257,12 @@ async function readPhase(stack: BenchStack, config: Config): Promise<ReadResult>
   let bytesPerRow = Number.NaN;
   for (const client of ['raw', 'psql'] as const) {
     log(`large read (${client}): warm-up, one read per target`);
-    for (const target of TARGETS) {
+    for (const target of config.targets) {
       await stack.measure(target, `${client} read warm-up`, (endpoint) => readOnce(endpoint, client, target, config.readRows));
     }
     const runs: ReadRun[] = [];
     for (let round = 0; round < config.readRounds; round++) {
-      for (const [slot, target] of rotation(round).entries()) {
+      for (const [slot, target] of rotation(config.targets, round).entries()) {
         const startedAt = new Date().toISOString();
         const [load1] = loadAverage();
         const { r, cpu } = await stack.measure(target, `${client} read round ${round + 1}`, async (endpoint, pid) => {
@@ -256,22 +290,15 @@ async function readPhase(stack: BenchStack, config: Config): Promise<ReadResult>
           bytesPerRead: r.bytes / r.chunks,
           clientCpuSeconds: r.clientCpuSeconds,
         });
-        log(`  read ${client} round ${round + 1}/${config.readRounds} ${target.padEnd(9)} ${(r.rows / r.seconds).toFixed(0).padStart(8)} rows/s  ${r.seconds.toFixed(2)} s${client === 'raw' ? `  ${(r.bytes / r.chunks).toFixed(0)} B/read, client cpu ${r.clientCpuSeconds.toFixed(2)} s` : ''}`);
+        log(`  read ${client} round ${round + 1}/${config.readRounds} ${target.padEnd(14)} ${(r.rows / r.seconds).toFixed(0).padStart(8)} rows/s  ${r.seconds.toFixed(2)} s${client === 'raw' ? `  ${(r.bytes / r.chunks).toFixed(0)} B/read, client cpu ${r.clientCpuSeconds.toFixed(2)} s` : ''}`);
       }
     }
-    const rps = byRound(runs, config.readRounds, (r) => r.rowsPerSecond);
-    clients.push({
-      client,
-      runs,
-      rowsPerSecond: perTarget((t) => summarize(rps[t])),
-      cpuPerMillionRows: perTarget((t) => summarize(runs.filter((r) => r.target === t).map((r) => r.cpuPerMillionRows))),
-      ratios: ratiosOf(rps),
-    });
+    clients.push(readClientResult(client, runs, config.readRounds));
   }
   return { rows: config.readRows, tableMiB, bytesPerRow, sql: BIG_SQL, clients };
 }
 
-function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined): TargetCheck[] {
+function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined, targets: readonly Target[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const rows = read?.rows ?? 0;
   const fmt = (s: Summary): string => `${s.median.toFixed(2)} (min ${s.min.toFixed(2)}, max ${s.max.toFixed(2)})`;
@@ -287,10 +314,15 @@ function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined): Tar
       rounds: rounds.length,
     };
   };
+  const has = (...ts: Target[]): boolean => ts.every((t) => targets.includes(t));
   for (const m of pgbench) {
-    checks.push(check(`pgbench -S ${m.mode}: sidecar TPS ≥ pgbouncer TPS`, 'sidecar/pgbouncer', m.ratios['sidecar/pgbouncer'], 1));
+    if (has('sidecar', 'pgbouncer')) checks.push(check(`pgbench -S ${m.mode}: sidecar TPS ≥ pgbouncer TPS`, 'sidecar/pgbouncer', m.ratios['sidecar/pgbouncer'], 1));
+    if (has('sidecar', 'sidecar+policy')) {
+      checks.push(check(`pgbench -S ${m.mode}: sidecar+policy (20 rules) TPS ≥ 0.9 × sidecar TPS`, 'sidecar+policy/sidecar', m.ratios['sidecar+policy/sidecar'], 0.9));
+    }
   }
   for (const c of read?.clients ?? []) {
+    if (!has('sidecar', 'direct')) continue;
     const name = `${rows.toLocaleString('en-US')}-row read (${c.client === 'raw' ? 'raw client' : 'psql'}): sidecar ≥ 0.9 × direct rows/s`;
     checks.push(check(name, 'sidecar/direct', c.ratios['sidecar/direct'], 0.9));
   }
@@ -319,13 +351,30 @@ async function environment(db: PgCluster, loadBefore: [number, number, number]):
   };
 }
 
-/** `run.ts --render FILE`: rewrites the docs section from a saved proxy.json (no measurement). */
+/** `run.ts --render FILE`: rewrites the docs sections from a saved proxy.json (no measurement). */
 function renderOnly(file: string): void {
   // NaN and undefined were saved as null; the renderer shows both as a dash.
   const saved = JSON.parse(readFileSync(file, 'utf8'), (_k, v: unknown) => (v === null ? Number.NaN : v)) as BenchResult;
-  const result: BenchResult = { ...saved, incidents: saved.incidents ?? [], targets: checkTargets(saved.pgbench, saved.read) };
-  writeSection(DOCS, renderSection(result));
+  // Summaries are derived again from the runs, so files saved before a target existed render too.
+  const config: Config = { ...saved.config, targets: (saved.config as Partial<Config>).targets ?? [...LEGACY_TARGETS] };
+  const pgbench = saved.pgbench.map((m) => pgbenchMode(m.mode, m.runs, config.rounds));
+  const read = saved.read === undefined ? undefined : { ...saved.read, clients: saved.read.clients.map((c) => readClientResult(c.client, c.runs, config.readRounds)) };
+  const result: BenchResult = { ...saved, config, pgbench, read, incidents: saved.incidents ?? [], targets: checkTargets(pgbench, read, config.targets) };
+  writeDocs(result);
   log(`wrote ${DOCS} from ${file}`);
+}
+
+function writeDocs(result: BenchResult): void {
+  writeSection(DOCS, renderSection(result));
+  if (result.config.targets.includes('sidecar+policy')) writePolicySummary(DOCS, renderPolicySummary(result));
+}
+
+/** `node sidecar/dist/main.js ...` as printed in the docs (ports and paths made generic). */
+function sidecarCommand(sidecar: RunningSidecar): string {
+  return `node ${sidecar.argv
+    .map((a) => (a === SIDECAR_MAIN ? 'sidecar/dist/main.js' : a === POLICY_FILE ? 'e2e/bench/policy-20-rules.yaml' : a))
+    .join(' ')
+    .replace(/127\.0\.0\.1:\d+\/bench/, '127.0.0.1:<pgport>/bench')}`;
 }
 
 async function main(): Promise<void> {
@@ -337,6 +386,7 @@ async function main(): Promise<void> {
   log(`config ${JSON.stringify(config)}`);
   const stops: Array<() => Promise<void>> = [];
   let result: BenchResult | undefined;
+  let profiledPids = new Map<number, string>();
   try {
     log('starting PostgreSQL');
     const db = await startPostgres({ auth: 'trust', name: 'bench', settings: PG_SETTINGS });
@@ -347,22 +397,28 @@ async function main(): Promise<void> {
 
     const nodeArgs = config.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${config.cpuProfileDir}`];
     if (config.cpuProfileDir !== undefined) mkdirSync(config.cpuProfileDir, { recursive: true });
-    const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs });
+    const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs, policyArgs: POLICY_ARGS });
     stops.push(async () => {
+      profiledPids = stack.sidecarPids;
       await stack.stop();
       mkdirSync(dirname(SIDECAR_LOG), { recursive: true });
       writeFileSync(SIDECAR_LOG, stack.sidecarOutput());
     });
-    log('starting pgbouncer');
-    const pgbouncer = await stack.startPgbouncer();
-    log('starting sidecar');
-    const sidecar = await stack.startSidecar();
+    const pgbouncer = config.targets.includes('pgbouncer') ? (log('starting pgbouncer'), await stack.startPgbouncer()) : undefined;
+    const sidecar = config.targets.includes('sidecar') ? (log('starting sidecar'), await stack.startSidecar('sidecar')) : undefined;
+    const sidecarPolicy = config.targets.includes('sidecar+policy')
+      ? (log(`starting sidecar+policy (${POLICY_FILE})`), await stack.startSidecar('sidecar+policy'))
+      : undefined;
 
     let pgbench: PgbenchMode[] = [];
     if (config.only !== 'read') {
       log(`pgbench -i -s ${config.scale}`);
       await runChecked('pgbench', ['-i', '-s', String(config.scale), '-q', '-h', db.host, '-p', String(db.port), '-U', USER, DATABASE], { timeoutMs: 600_000 });
       await db.sql(`select pg_prewarm('pgbench_accounts'), pg_prewarm('pgbench_accounts_pkey')`, { database: DATABASE, user: USER });
+      if (sidecarPolicy !== undefined) {
+        await verifyPolicyEnforced(stack.endpoint('sidecar+policy'), POLICY_PROBE);
+        log(`sidecar+policy enforces its policy: pgbench's SELECT passes, ${POLICY_PROBE.sql} is refused by ${POLICY_PROBE.rule}`);
+      }
       pgbench = await pgbenchPhase(stack, config);
     }
     let read: ReadResult | undefined;
@@ -386,13 +442,15 @@ async function main(): Promise<void> {
           .map((a) => (a.includes(' ') ? `'${a}'` : a))
           .join(' ')
           .replace('-p 0', '-p <port>')} > /dev/null`,
-        sidecar: `node ${sidecar.argv.map((a) => (a === SIDECAR_MAIN ? 'sidecar/dist/main.js' : a)).join(' ').replace(/127\.0\.0\.1:\d+\/bench/, '127.0.0.1:<pgport>/bench')}`,
-        pgbouncerConfig: pgbouncer.config.replace(/port=\d+/, 'port=<pgport>').replace(/listen_port = \d+/, 'listen_port = <port>').replace(/auth_file = \S+/, 'auth_file = <tmp>/userlist.txt'),
+        sidecar: sidecar === undefined ? '' : sidecarCommand(sidecar),
+        ...(sidecarPolicy === undefined ? {} : { sidecarPolicy: sidecarCommand(sidecarPolicy), policyFile: 'e2e/bench/policy-20-rules.yaml' }),
+        pgbouncerConfig:
+          pgbouncer?.config.replace(/port=\d+/, 'port=<pgport>').replace(/listen_port = \d+/, 'listen_port = <port>').replace(/auth_file = \S+/, 'auth_file = <tmp>/userlist.txt') ?? '',
         postgresSettings: PG_SETTINGS,
       },
       pgbench,
       read,
-      targets: checkTargets(pgbench, read),
+      targets: checkTargets(pgbench, read, config.targets),
       incidents: stack.incidents,
     };
   } finally {
@@ -410,17 +468,20 @@ async function main(): Promise<void> {
   mkdirSync(dirname(jsonPath), { recursive: true });
   writeFileSync(jsonPath, `${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
   log(`wrote ${jsonPath}`);
-  const section = renderSection(result);
   if (config.writeDocs) {
-    writeSection(DOCS, section);
+    writeDocs(result);
     log(`wrote ${DOCS}`);
   } else {
-    process.stdout.write(`\n${section}\n`);
+    process.stdout.write(`\n${renderSection(result)}\n`);
+    if (config.targets.includes('sidecar+policy')) process.stdout.write(`\n${renderPolicySummary(result)}\n`);
   }
   for (const t of result.targets) log(`${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}`);
   if (config.cpuProfileDir !== undefined) {
     for (const file of readdirSync(config.cpuProfileDir).filter((f) => f.endsWith('.cpuprofile'))) {
-      process.stdout.write(`\nCPU profile ${join(config.cpuProfileDir, file)}\n${summarizeProfile(join(config.cpuProfileDir, file), 15)}\n`);
+      // node names profiles CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile
+      const pid = Number(file.split('.')[3]);
+      const which = profiledPids.get(pid) ?? 'unknown process';
+      process.stdout.write(`\nCPU profile of ${which}: ${join(config.cpuProfileDir, file)}\n${summarizeProfile(join(config.cpuProfileDir, file), 20)}\n`);
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The three targets of the benchmark: PostgreSQL itself, pgbouncer and the sidecar in front of
- * it. A proxy that dies is restarted (and the incident recorded for the report) so that one crash
+ * The targets of the benchmark: PostgreSQL itself, and pgbouncer, the sidecar and the
+ * policy-enforcing sidecar in front of it. A proxy that dies is restarted (and the incident recorded for the report) so that one crash
  * costs one run, not the whole benchmark; a run that fails because its proxy died is retried once.
  */
 import type { PgCluster } from '../harness/index.js';
@@ -11,9 +11,13 @@ import { startPgbouncer, type RunningPgbouncer } from './pgbouncer.js';
 export interface StackOptions {
   database: string;
   user: string;
-  /** Node flags for the sidecar, e.g. --cpu-prof. */
+  /** Node flags for the sidecars, e.g. --cpu-prof. */
   sidecarNodeArgs: string[];
+  /** Sidecar flags of the `sidecar+policy` target (--policy FILE --environment ... --identity ...). */
+  policyArgs: string[];
 }
+
+export type SidecarTarget = 'sidecar' | 'sidecar+policy';
 
 function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -26,9 +30,12 @@ function sleep(ms: number): Promise<void> {
 export class BenchStack {
   pgbouncer: RunningPgbouncer | undefined;
   sidecar: RunningSidecar | undefined;
+  sidecarPolicy: RunningSidecar | undefined;
   readonly incidents: Incident[] = [];
-  /** Output of every sidecar process started, for .cache/bench/sidecar.log. */
+  /** Output of every sidecar process that exited and was restarted, for .cache/bench/sidecar.log. */
   private readonly sidecarLogs: string[] = [];
+  /** Which target each sidecar process (by pid) served, for naming CPU profiles. */
+  readonly sidecarPids = new Map<number, SidecarTarget>();
 
   constructor(
     readonly db: PgCluster,
@@ -50,9 +57,13 @@ export class BenchStack {
     return this.pgbouncer;
   }
 
-  async startSidecar(): Promise<RunningSidecar> {
-    this.sidecar = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs);
-    return this.sidecar;
+  async startSidecar(target: SidecarTarget): Promise<RunningSidecar> {
+    const policy = target === 'sidecar+policy';
+    const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, policy ? this.options.policyArgs : [], policy ? 'sidecar+policy' : 'sidecar');
+    if (policy) this.sidecarPolicy = started;
+    else this.sidecar = started;
+    this.sidecarPids.set(started.pid, target);
+    return started;
   }
 
   endpoint(target: Target): Endpoint {
@@ -64,18 +75,30 @@ export class BenchStack {
         if (this.pgbouncer === undefined) throw new Error('pgbouncer is not running');
         return { ...base, host: this.pgbouncer.host, port: this.pgbouncer.port };
       case 'sidecar':
-        if (this.sidecar === undefined) throw new Error('the sidecar is not running');
-        return { ...base, host: this.sidecar.host, port: this.sidecar.port };
+      case 'sidecar+policy': {
+        const sidecar = this.proxy(target);
+        if (sidecar === undefined) throw new Error(`${target} is not running`);
+        return { ...base, host: sidecar.host, port: sidecar.port };
+      }
     }
   }
 
   /** pid of the process whose CPU is the target's proxy cost (none for direct). */
   proxyPid(target: Target): number | undefined {
-    return target === 'pgbouncer' ? this.pgbouncer?.pid : target === 'sidecar' ? this.sidecar?.pid : undefined;
+    return this.proxy(target)?.pid;
   }
 
   private proxy(target: Target): RunningPgbouncer | RunningSidecar | undefined {
-    return target === 'pgbouncer' ? this.pgbouncer : target === 'sidecar' ? this.sidecar : undefined;
+    switch (target) {
+      case 'direct':
+        return undefined;
+      case 'pgbouncer':
+        return this.pgbouncer;
+      case 'sidecar':
+        return this.sidecar;
+      case 'sidecar+policy':
+        return this.sidecarPolicy;
+    }
   }
 
   /** Restarts the target's proxy if it has exited; returns true if it did. */
@@ -88,9 +111,9 @@ export class BenchStack {
     const how = exit.error !== undefined ? `error ${exit.error.message}` : `exit code ${String(exit.code)}, signal ${String(exit.signal)}`;
     this.incidents.push({ target, at: new Date().toISOString(), during, exit: how, outputTail: tail(proxy.process.output) });
     process.stdout.write(`[bench] ${target} died (${how}) during ${during}; restarting it\n${tail(proxy.process.output, 10)}\n`);
-    if (target === 'sidecar') {
-      this.sidecarLogs.push(proxy.process.output);
-      await this.startSidecar();
+    if (target === 'sidecar' || target === 'sidecar+policy') {
+      this.sidecarLogs.push(`--- ${target} (exited) ---\n${proxy.process.output}`);
+      await this.startSidecar(target);
     } else {
       await this.startPgbouncer();
     }
@@ -113,12 +136,15 @@ export class BenchStack {
 
   /** Everything the sidecar processes printed (info level: start, stop, warnings, errors). */
   sidecarOutput(): string {
-    return [...this.sidecarLogs, this.sidecar?.process.output ?? ''].join('\n--- restarted ---\n');
+    const running = ([['sidecar', this.sidecar], ['sidecar+policy', this.sidecarPolicy]] as const)
+      .filter(([, s]) => s !== undefined)
+      .map(([name, s]) => `--- ${name} ---\n${s?.process.output ?? ''}`);
+    return [...this.sidecarLogs, ...running].join('\n');
   }
 
   async stop(): Promise<void> {
     const errors: unknown[] = [];
-    for (const stop of [() => this.sidecar?.stop(), () => this.pgbouncer?.stop()]) {
+    for (const stop of [() => this.sidecar?.stop(), () => this.sidecarPolicy?.stop(), () => this.pgbouncer?.stop()]) {
       try {
         await stop();
       } catch (error) {

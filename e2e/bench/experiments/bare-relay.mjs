@@ -4,6 +4,7 @@
 //
 //   node e2e/bench/experiments/bare-relay.mjs data|onread <upstream-port> <listen-port>
 //   pgbench -S -M prepared -c 8 -j 2 -T 5 -h 127.0.0.1 -p <listen-port> ...   (and read the relay's CPU time)
+import { Buffer } from 'node:buffer';
 import net from 'node:net';
 const mode = process.argv[2]; const up = Number(process.argv[3]); const port = Number(process.argv[4]);
 const server = net.createServer({ noDelay: true, pauseOnConnect: mode === 'onread' }, (raw) => {
