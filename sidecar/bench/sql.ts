@@ -18,6 +18,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { parseSync } from 'libpg-query';
 import { analyzeQuery, cacheKey, FactsCache, initSqlAnalysis } from '../src/sql/index.js';
+import { lcg } from './lcg.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,14 +30,6 @@ function arg(name: string, fallback: number): number {
 const ITERATIONS = arg('iterations', 20_000);
 const WARMUP = Math.min(2_000, ITERATIONS);
 
-/** A deterministic generator, so every run measures the same texts. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 const rand = lcg(42);
 const int = (max: number): number => 1 + Math.floor(rand() * max);
 

@@ -34,6 +34,7 @@ import { createPolicyRuntime } from '../src/runtime/policy-runtime.js';
 import type { SessionSql } from '../src/session/enforcer.js';
 import { judgeSql, type ActivePolicy, type GateContext, type Identity, type StatementDecision } from '../src/session/policy-gate.js';
 import { initSqlAnalysis, isUnparseable, type CatalogRelation, type CatalogSnapshot, type StatementFacts } from '../src/sql/index.js';
+import { lcg } from './lcg.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,14 +75,6 @@ function writeStatementBlock(path: string, block: string): void {
   writeFileSync(path, text);
 }
 
-/** A deterministic generator, so every run measures the same texts. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 const rand = lcg(42);
 const int = (max: number): number => 1 + Math.floor(rand() * max);
 /** pgbench's `random(-5000, 5000)`: negative deltas are printed `+ -123`, a second cache shape. */

@@ -12,7 +12,7 @@ import type { CompiledPolicySet } from '../policy/index.js';
 import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
 import type { FieldDescription } from '../wire/messages.js';
-import { decideResult, maskedPredicateColumn, readsMaskedColumn, scrubEchoedValues } from './result-masker.js';
+import { decideResult, maskedPredicateColumn, readsMaskedColumn, scrubEchoedValues, type MaskerContext } from './result-masker.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -249,7 +249,7 @@ export class PolicyEnforcer {
     if (verdict.kind === 'refuse' || !this.mayMask()) return verdict;
     const set = this.runtime.compiled();
     if (set === undefined) return verdict;
-    const ctx = { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment };
+    const ctx = this.maskerContext(set);
     if (set.masking.predicates === 'deny') {
       for (const facts of verdict.facts) {
         const column = this.predicateCheck(ctx, facts);
@@ -279,7 +279,7 @@ export class PolicyEnforcer {
   /** Predicate probing per statement shape (the cached facts' frozen array) and policy version. */
   private readonly predicateChecks = new WeakMap<object, { version: string; column: string | undefined }>();
 
-  private predicateCheck(ctx: Parameters<typeof maskedPredicateColumn>[0], facts: StatementFacts): string | undefined {
+  private predicateCheck(ctx: MaskerContext, facts: StatementFacts): string | undefined {
     if (!Object.isFrozen(facts.predicateColumns)) return maskedPredicateColumn(ctx, facts);
     const cached = this.predicateChecks.get(facts.predicateColumns);
     if (cached !== undefined && cached.version === ctx.set.version) return cached.column;
@@ -350,8 +350,12 @@ export class PolicyEnforcer {
     if (set === undefined) return undefined;
     const message = decodeBackend(Backend.RowDescription, buf, start, end);
     if (message.type !== 'RowDescription') return undefined;
-    const ctx = { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment };
+    const ctx = this.maskerContext(set);
     return { policyVersion: set.version, fields: message.fields, decisions: decideResult(ctx, message.fields, facts) };
+  }
+
+  private maskerContext(set: CompiledPolicySet): MaskerContext {
+    return { set, catalog: this.runtime.catalogOf(this.identity.database), identity: this.identity, environment: this.runtime.environment };
   }
 
   /** Decisions still valid under the policy in force. */

@@ -592,10 +592,7 @@ export class Session {
     }
     this.toClient.flush();
     this.client.end();
-    if (this.upstream !== null && !this.upstream.destroyed) {
-      if (this.phase === 'ready' && this.toServer !== null && !this.clientSplitter.hasPartial()) this.toServer.send(terminate());
-      this.upstream.end();
-    }
+    this.endUpstream(this.phase === 'ready');
     this.phase = 'closed';
     this.finish();
   }
@@ -608,12 +605,16 @@ export class Session {
     }
     const wasReady = this.phase === 'ready';
     this.phase = 'closed';
-    if (this.upstream !== null && !this.upstream.destroyed) {
-      if (wasReady && this.toServer !== null && !this.clientSplitter.hasPartial()) this.toServer.send(terminate());
-      this.upstream.end();
-    }
+    this.endUpstream(wasReady);
     this.client.destroy();
     this.finish();
+  }
+
+  /** Ends the upstream connection, with a Terminate when the session was ready and at a message boundary. */
+  private endUpstream(wasReady: boolean): void {
+    if (this.upstream === null || this.upstream.destroyed) return;
+    if (wasReady && this.toServer !== null && !this.clientSplitter.hasPartial()) this.toServer.send(terminate());
+    this.upstream.end();
   }
 
   private finished = false;
