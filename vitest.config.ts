@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['sidecar/test/**/*.test.ts', 'e2e/**/*.test.ts'],
+          include: ['sidecar/test/**/*.test.ts', 'operator/test/**/*.test.ts', 'e2e/**/*.test.ts'],
           exclude: ['e2e/tools/**', '**/node_modules/**'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
