@@ -12,7 +12,8 @@ import type { CompiledPolicySet } from '../policy/index.js';
 import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
 import type { FieldDescription } from '../wire/messages.js';
-import { decideResult, maskedPredicateColumn, readsMaskedColumn, scrubEchoedValues, type MaskerContext } from './result-masker.js';
+import { maskingFlowRefusal } from './masking-flow.js';
+import { decideResult, maskedPredicateColumn, masksAnything, readsMaskedColumn, scrubEchoedValues, type MaskerContext } from './result-masker.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -242,38 +243,107 @@ export class PolicyEnforcer {
   }
 
   /**
-   * COPY ... TO STDOUT of a table with a column masked for this identity is refused until COPY
-   * rows are masked in the session (fail closed: the rows would leave unmasked).
+   * Masking refusals, after the guardrails allowed a statement: predicate probing on masked columns
+   * (unless `masking.predicates: allow`), data flows dbward cannot follow (masking-flow.ts),
+   * EXECUTE/FETCH of statements and cursors the session did not see prepared or declared, and
+   * COPY ... TO STDOUT of masked columns (COPY rows are not masked: fail closed).
    */
-  private refuseUnmaskableCopy(verdict: Verdict): Verdict {
+  private refuseMaskingLeaks(verdict: Verdict): Verdict {
     if (verdict.kind === 'refuse' || !this.mayMask()) return verdict;
     const set = this.runtime.compiled();
     if (set === undefined) return verdict;
     const ctx = this.maskerContext(set);
-    if (set.masking.predicates === 'deny') {
-      for (const facts of verdict.facts) {
+    const refuse = (message: string, hint?: string): Verdict => ({
+      kind: 'refuse',
+      refusal: refusal('guardrail-denied', message, hint === undefined ? undefined : { hint }),
+      facts: verdict.facts,
+      decisions: verdict.decisions,
+    });
+    const earlier = new Set<string>();
+    for (const facts of verdict.facts) {
+      if (set.masking.predicates === 'deny') {
         const column = this.predicateCheck(ctx, facts);
-        if (column === undefined) continue;
-        return {
-          kind: 'refuse',
-          refusal: refusal('guardrail-denied', `dbward.masking: the statement filters, joins, groups or sorts on ${column}, which is masked for you`, {
-            hint: 'a predicate on a masked column can reveal its values; set spec.masking.predicates: allow to permit it',
-          }),
-          facts: verdict.facts,
-          decisions: verdict.decisions,
-        };
+        if (column !== undefined) {
+          return refuse(
+            `dbward.masking: the statement filters, joins, groups or sorts on ${column}, which is masked for you`,
+            'a predicate on a masked column can reveal its values; set spec.masking.predicates: allow to permit it',
+          );
+        }
       }
+      const unknown = this.unknownSessionObject(facts, earlier);
+      if (unknown !== undefined && masksAnything(ctx)) {
+        return refuse(`dbward.masking: ${unknown} was not prepared or declared through dbward, so its rows cannot be masked`, 'prepare it (or declare the cursor) in this session');
+      }
+      const flow = this.flowCheck(ctx, facts);
+      if (flow !== undefined) return refuse(flow);
+      if (facts.command === 'PREPARE' && facts.preparedName !== undefined) earlier.add(`p:${facts.preparedName}`);
+      if (facts.command === 'DECLARE CURSOR' && facts.cursorName !== undefined) earlier.add(`c:${facts.cursorName}`);
     }
     const copy = verdict.facts.find((f) => f.command === 'COPY' && f.readTables.length > 0 && readsMaskedColumn(ctx, f));
     if (copy === undefined) return verdict;
-    return {
-      kind: 'refuse',
-      refusal: refusal('guardrail-denied', `dbward.masking: COPY of ${copy.readTables.join(', ')} would send masked columns unmasked`, {
-        hint: 'select the rows instead (they are masked), or copy only columns that are not masked',
-      }),
-      facts: verdict.facts,
-      decisions: verdict.decisions,
-    };
+    return refuse(`dbward.masking: COPY of ${copy.readTables.join(', ')} would send masked columns unmasked`, 'select the rows instead (they are masked), or copy only columns that are not masked');
+  }
+
+  /** Data-flow check per statement shape (the cached facts' frozen array), policy version and catalog. */
+  private readonly flowChecks = new WeakMap<object, { version: string; catalog: object | undefined; refusal: string | undefined }>();
+
+  private flowCheck(ctx: MaskerContext, facts: StatementFacts): string | undefined {
+    if (!Object.isFrozen(facts.columns)) return maskingFlowRefusal(ctx, facts, this.searchPath);
+    const cached = this.flowChecks.get(facts.columns);
+    if (cached !== undefined && cached.version === ctx.set.version && cached.catalog === ctx.catalog) return cached.refusal;
+    const result = maskingFlowRefusal(ctx, facts, this.searchPath);
+    this.flowChecks.set(facts.columns, { version: ctx.set.version, catalog: ctx.catalog, refusal: result });
+    return result;
+  }
+
+  /** `EXECUTE p` / `FETCH c` of something this session never saw prepared or declared. */
+  private unknownSessionObject(facts: StatementFacts, sameString: ReadonlySet<string>): string | undefined {
+    const p = facts.preparedName;
+    if (facts.command === 'EXECUTE' && p !== undefined && !this.sqlPrepared.has(p) && !sameString.has(`p:${p}`)) return `prepared statement ${p}`;
+    const c = facts.cursorName;
+    if (facts.command === 'FETCH' && c !== undefined && !this.cursors.has(c) && !sameString.has(`c:${c}`)) return `cursor ${c}`;
+    return undefined;
+  }
+
+  /**
+   * SQL-level prepared statements and cursors: EXECUTE returns the PREPARE's rows and FETCH the
+   * DECLARE's, so their results are masked with that statement's lineage.
+   */
+  private readonly sqlPrepared = new Map<string, StatementFacts>();
+  private readonly cursors = new Map<string, StatementFacts>();
+
+  private noteSessionObjects(facts: readonly StatementFacts[]): void {
+    for (const f of facts) {
+      switch (f.command) {
+        case 'PREPARE':
+          if (f.preparedName !== undefined && this.sqlPrepared.size < MAX_NAMED) this.sqlPrepared.set(f.preparedName, f);
+          break;
+        case 'DEALLOCATE':
+          if (f.preparedName === undefined) this.sqlPrepared.clear();
+          else this.sqlPrepared.delete(f.preparedName);
+          break;
+        case 'DECLARE CURSOR':
+          if (f.cursorName !== undefined && this.cursors.size < MAX_NAMED) this.cursors.set(f.cursorName, f);
+          break;
+        case 'CLOSE CURSOR':
+          if (f.cursorName === undefined) this.cursors.clear();
+          else this.cursors.delete(f.cursorName);
+          break;
+        case 'DISCARD':
+          this.sqlPrepared.clear();
+          this.cursors.clear();
+          break;
+      }
+    }
+  }
+
+  /** EXECUTE and FETCH take the lineage of what they run (the facts the results are masked with). */
+  private withSessionLineage(facts: StatementFacts[]): StatementFacts[] {
+    if (this.sqlPrepared.size === 0 && this.cursors.size === 0) return facts;
+    return facts.map((f) => {
+      const source = f.command === 'EXECUTE' && f.preparedName !== undefined ? this.sqlPrepared.get(f.preparedName) : f.command === 'FETCH' && f.cursorName !== undefined ? this.cursors.get(f.cursorName) : undefined;
+      return source === undefined ? f : { ...f, output: source.output, readTables: source.readTables, columns: source.columns };
+    });
   }
 
   /** Predicate probing per statement shape (the cached facts' frozen array) and policy version. */
@@ -290,6 +360,8 @@ export class PolicyEnforcer {
 
   /** Records a forwarded statement: its results' lineage (Query) or its prepared statement (Parse). */
   private pushForwarded(kind: Held['kind'], facts: StatementFacts[], frame: Buffer, start: number): void {
+    this.noteSessionObjects(facts);
+    facts = this.withSessionLineage(facts);
     if (kind === 'query') {
       this.expected.push('query', { results: facts, index: 0 });
       return;
@@ -566,7 +638,7 @@ export class PolicyEnforcer {
   }
 
   private act(verdict: Verdict, kind: Held['kind'], buf: Buffer, start: number, end: number, poison: Buffer): void {
-    verdict = this.refuseUnmaskableCopy(verdict);
+    verdict = this.refuseMaskingLeaks(verdict);
     switch (verdict.kind) {
       case 'forward':
         this.pushForwarded(kind, verdict.facts, buf, start);

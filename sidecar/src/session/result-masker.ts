@@ -89,15 +89,21 @@ function decideField(ctx: MaskerContext, field: FieldDescription, index: number,
   let sources: Source[] = [];
   let derived = false;
   let opaque = false;
+  let viewColumn = false;
   if (field.tableOid !== 0 && ctx.catalog !== undefined) {
     const hit = columnByOid(ctx.catalog, field.tableOid, field.columnAttr);
-    if (hit !== undefined) sources = [{ table: hit.table, name: hit.column.name, type: typeName }];
+    // A view's (or materialized view's) column is not a source: its definition's lineage says
+    // which base columns it carries, so `create view v as select ssn as x` cannot rename a secret.
+    if (hit !== undefined && (hit.relation.kind === 'view' || hit.relation.kind === 'materialized view')) viewColumn = true;
+    else if (hit !== undefined) sources = [{ table: hit.table, name: hit.column.name, type: typeName }];
   }
   if (sources.length === 0 && facts !== undefined && facts.output.length === count) {
     const out = facts.output[index]!;
     derived = out.derived;
     opaque = out.opaque;
     sources = out.sources.map((s) => ({ table: s.table, name: s.column, type: sourceType(ctx.catalog, s) ?? typeName }));
+  } else if (viewColumn) {
+    opaque = true;
   }
   const masks: MaskName[] = [];
   for (const source of sources) {
@@ -163,6 +169,63 @@ export function maskedPredicateColumn(ctx: MaskerContext, facts: StatementFacts)
     if (maskFor(ctx, { table: column.table, name: column.column, type }, false, facts) !== undefined) return `${column.table}.${column.column}`;
   }
   return undefined;
+}
+
+/**
+ * Columns the statement references (anywhere) in tables it reads but does not write, that are
+ * masked for this identity, as `schema.table.column` (`schema.table.*` for a whole row or `*`).
+ * Used to refuse statements that would copy masked values somewhere the client can read them.
+ */
+export function maskedColumnsMovedOut(ctx: MaskerContext, facts: StatementFacts): string[] {
+  const moved: string[] = [];
+  for (const table of facts.readTables) {
+    if (facts.writeTables.includes(table)) continue;
+    for (const column of facts.columns) {
+      if (!column.startsWith(`${table}.`)) continue;
+      const name = column.slice(table.length + 1);
+      if (name === '*') {
+        if (readsMaskedColumn(ctx, { ...facts, readTables: [table] })) moved.push(column);
+      } else if (maskFor(ctx, { table, name, type: sourceType(ctx.catalog, { table, column: name }) ?? '' }, true, facts) !== undefined) {
+        moved.push(column);
+      }
+    }
+  }
+  return moved;
+}
+
+const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
+const masksAnythingCache = new WeakMap<CompiledPolicySet, WeakMap<object, WeakMap<Identity, boolean>>>();
+const NO_CATALOG = {};
+
+/**
+ * True when some column of the database is masked for this identity (or, without a catalog
+ * snapshot, when the policy classifies anything). Statements whose data flow cannot be analysed
+ * (DO, functions whose bodies are not read, SQL run from text) are refused only then.
+ */
+export function masksAnything(ctx: MaskerContext): boolean {
+  let byCatalog = masksAnythingCache.get(ctx.set);
+  if (byCatalog === undefined) masksAnythingCache.set(ctx.set, (byCatalog = new WeakMap()));
+  const catalogKey = ctx.catalog ?? NO_CATALOG;
+  let byIdentity = byCatalog.get(catalogKey);
+  if (byIdentity === undefined) byCatalog.set(catalogKey, (byIdentity = new WeakMap()));
+  let answer = byIdentity.get(ctx.identity);
+  if (answer === undefined) {
+    answer = computeMasksAnything(ctx);
+    byIdentity.set(ctx.identity, answer);
+  }
+  return answer;
+}
+
+function computeMasksAnything(ctx: MaskerContext): boolean {
+  if (ctx.catalog === undefined) return ctx.set.classification.automatic || ctx.set.classification.columns.length > 0;
+  for (const [schema, byName] of Object.entries(ctx.catalog.relations)) {
+    if (SYSTEM_SCHEMAS.has(schema)) continue;
+    for (const [name, relation] of Object.entries(byName)) {
+      const table = `${schema}.${name}`;
+      for (const column of relation.columns) if (maskFor(ctx, { table, name: column.name, type: column.type }, false, undefined) !== undefined) return true;
+    }
+  }
+  return false;
 }
 
 /** True when some column of a table the statement reads is masked for this identity. */

@@ -162,7 +162,11 @@ export function catalogRelation(catalog: CatalogSnapshot | undefined, schema: st
  * or undefined when the field is not a plain table column or the snapshot does not know it.
  * Builds an index once per snapshot.
  */
-export function columnByOid(catalog: CatalogSnapshot, tableOid: number, attnum: number): { table: string; column: CatalogColumn } | undefined {
+export function columnByOid(
+  catalog: CatalogSnapshot,
+  tableOid: number,
+  attnum: number,
+): { table: string; column: CatalogColumn; relation: CatalogRelation } | undefined {
   let index = oidIndexes.get(catalog);
   if (index === undefined) {
     index = new Map();
@@ -173,7 +177,7 @@ export function columnByOid(catalog: CatalogSnapshot, tableOid: number, attnum: 
   }
   const hit = index.get(tableOid);
   const column = hit?.relation.columns.find((c) => c.attnum === attnum);
-  return hit === undefined || column === undefined ? undefined : { table: hit.table, column };
+  return hit === undefined || column === undefined ? undefined : { table: hit.table, column, relation: hit.relation };
 }
 
 const oidIndexes = new WeakMap<CatalogSnapshot, Map<number, { table: string; relation: CatalogRelation }>>();

@@ -76,3 +76,19 @@ function catalogReadOnly(catalog: CatalogSnapshot | undefined, schema: string, n
   if (schema === 'pg_catalog') return true;
   return f.languages.length > 0 && f.languages.every((l) => l === 'sql' || l === 'plpgsql');
 }
+
+/**
+ * The schema a called function resolves to, as `functions` in StatementFacts spells it (`name` or
+ * `schema.name`): the first schema of the path whose catalog entry has the name. Without a
+ * catalog (or for names it lacks), `pg_catalog` when the name is a known built-in, else undefined.
+ */
+export function functionSchema(display: string, searchPath: readonly string[], catalog: CatalogSnapshot | undefined): string | undefined {
+  const dot = display.lastIndexOf('.');
+  if (dot > 0) return display.slice(0, dot);
+  const name = display;
+  const path = searchPath.includes('pg_catalog') ? searchPath : ['pg_catalog', ...searchPath];
+  if (catalog !== undefined) {
+    for (const schema of path) if (Object.hasOwn(catalog.functions, `${schema}.${name}`)) return schema;
+  }
+  return isReadOnlyBuiltin(name) ? 'pg_catalog' : undefined;
+}
