@@ -5,7 +5,7 @@ export { fixedMaskValue, formatUuid, maskValue, type MaskColumn } from './masks.
 export { EMAIL_LOCAL_MASK, emailText, maskText, partialText, REDACTED } from './text-masks.js';
 export { bpcharLength, TypeOid, typeCategory, typeNameOf, type TypeCategory } from './pg-types.js';
 export * from './plan.js';
-export { rewriteDataRow } from './rewrite.js';
+export { rewriteDataRow, rewriteDataRowTo, type FrameSink } from './rewrite.js';
 export {
   BINARY_COPY_SIGNATURE,
   escapeCopyText,

@@ -1,6 +1,6 @@
 import type { MaskName } from '../policy/types.js';
 import { bpcharLength, NAME_MAX_BYTES, TypeOid, typeCategory, type TypeCategory } from './pg-types.js';
-import { fitChars, hmac, maskText, REDACTED, truncateUtf8 } from './text-masks.js';
+import { emailBytes, fitChars, hmac, maskText, partialBytes, REDACTED, truncateUtf8 } from './text-masks.js';
 
 /**
  * Type-preserving masks (SPEC §5, ADR 0012): the bytes that replace a value in a DataRow or a
@@ -80,6 +80,11 @@ function textBytes(text: string, column: MaskColumn, mask: MaskName): Buffer {
 
 /** Text types have the same bytes in both formats (the client encoding's text; UTF-8 assumed). */
 function maskTextValue(raw: Buffer, column: MaskColumn, mask: MaskName, key: Buffer): Buffer {
+  if (column.typeOid !== TypeOid.bpchar && column.typeOid !== TypeOid.name) {
+    // Byte fast paths for ASCII values; they return undefined for anything else.
+    const fast = mask === 'email' ? emailBytes(raw) : mask === 'partial' ? partialBytes(raw) : undefined;
+    if (fast !== undefined) return fast;
+  }
   let text: string;
   if (mask === 'hash') {
     text = hmac(key, raw).toString('hex');

@@ -1,5 +1,6 @@
 import type { MaskName } from '../policy/types.js';
 import { fixedMaskValue, type MaskColumn } from './masks.js';
+import { TypeOid, typeCategory } from './pg-types.js';
 
 /**
  * What to do with each column of a result: pass its bytes through, or mask them. Built once per
@@ -21,6 +22,11 @@ export interface MaskedColumn {
    * computed once. Undefined when each value must be masked.
    */
   readonly fixed: Buffer | null | undefined;
+  /**
+   * `email` or `partial` on a text column (not char(n) or name): ASCII values are masked straight
+   * into the output frame, byte by byte (rewrite.ts); others take maskValue's string path.
+   */
+  readonly inline: 'email' | 'partial' | undefined;
 }
 
 export const PASS: PassColumn = Object.freeze({ action: 'pass' });
@@ -54,7 +60,11 @@ export function planColumns(
     if (decision === undefined || decision.action !== 'mask') return PASS;
     const format = resultFormats === undefined ? field.format : resultFormats.length === 0 ? 0 : resultFormats.length === 1 ? (resultFormats[0] as number) : (resultFormats[i] ?? 0);
     const column: MaskColumn = { typeOid: field.typeOid, typeModifier: field.typeModifier, format, ...(field.typeName === undefined ? {} : { typeName: field.typeName }) };
-    return { action: 'mask', mask: decision.mask, column, fixed: fixedMaskValue(column, decision.mask) };
+    const inline =
+      (decision.mask === 'email' || decision.mask === 'partial') && typeCategory(field.typeOid, field.typeName) === 'text' && field.typeOid !== TypeOid.bpchar && field.typeOid !== TypeOid.name
+        ? decision.mask
+        : undefined;
+    return { action: 'mask', mask: decision.mask, column, fixed: fixedMaskValue(column, decision.mask), inline };
   });
 }
 

@@ -4,7 +4,8 @@ import { Backend, DataRowScanner, decodeBackend, ProtocolViolation, writers } fr
 import type { FieldDescription } from '../wire/index.js';
 import { TypeOid } from './pg-types.js';
 import { MaskingError, masksAnything, maskedIndexes, PASS, planColumns, type PlanDecision } from './plan.js';
-import { rewriteDataRow } from './rewrite.js';
+import { maskValue } from './masks.js';
+import { rewriteDataRow, rewriteDataRowTo } from './rewrite.js';
 
 const KEY = Buffer.from('k'.repeat(32));
 
@@ -118,5 +119,36 @@ describe('rewriteDataRow', () => {
     const broken = Buffer.from(row);
     broken.writeInt32BE(1000, 7);
     expect(() => rewrite(broken, planColumns(FIELDS, [mask('redact')]))).toThrow(ProtocolViolation);
+  });
+});
+
+describe('in-place masking (email and partial on ASCII text, written straight into the frame)', () => {
+  const plan = planColumns(
+    [field('id', TypeOid.int4), field('email', TypeOid.text), field('phone', TypeOid.varchar), field('note', TypeOid.text)],
+    [undefined, mask('email'), mask('partial'), mask('email')],
+  );
+  const samples = ['jane@example.com', 'jösé@example.com', ' x@y.com', 'not an email', '@x.com', 'a@b', '', '+1 202 555 0143', 'naïve', '12', null];
+
+  it('gives the same frames as masking each value on its own, into a chunk shared by many rows', () => {
+    const chunk = { chunk: Buffer.alloc(4096), end: 0, reserve(size: number): number { const at = this.end; this.end += size; return at; } };
+    const scanner = new DataRowScanner(2);
+    let expectedAt = 0;
+    for (const a of samples) {
+      for (const b of samples) {
+        const row = writers.dataRow(['7', a, b, b]);
+        const alone = rewriteDataRow(row, 0, row.length, plan, scanner, KEY);
+        const before = chunk.end;
+        const wrote = rewriteDataRowTo(chunk, row, 0, row.length, plan, scanner, KEY);
+        expect(wrote).toBe(alone !== null);
+        if (alone === null) continue;
+        expect(chunk.chunk.subarray(before, chunk.end).equals(alone)).toBe(true);
+        const got = values(alone);
+        const reference = (v: string | null, m: 'email' | 'partial') => (v === null ? null : maskValue(Buffer.from(v), { typeOid: TypeOid.text, typeModifier: -1, format: 0 }, m, KEY)?.toString('utf8'));
+        expect(got).toEqual(['7', reference(a, 'email'), reference(b, 'partial'), reference(b, 'email')]);
+        expectedAt += alone.length;
+        if (chunk.end > 3000) chunk.end = 0;
+      }
+    }
+    expect(expectedAt).toBeGreaterThan(0);
   });
 });

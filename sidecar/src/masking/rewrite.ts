@@ -1,5 +1,6 @@
 import type { DataRowScanner } from '../wire/backend.js';
 import { maskValue } from './masks.js';
+import { EMAIL_REDACT, emailLayout, emailMaskedLength, isAscii, REDACTED_BYTES, writeEmailMask, writePartialMask } from './text-masks.js';
 import { MaskingError, type ColumnPlan } from './plan.js';
 
 /**
@@ -21,6 +22,17 @@ function copyBytes(src: Buffer, dst: Buffer, at: number, from: number, to: numbe
 
 /** Per-call scratch: the new value of each column (undefined: unchanged). Reused, never escapes. */
 let scratch: (Buffer | null | undefined)[] = [];
+/** Per column masked inline (scratch[i] === INLINE): the `@` offset for email, -1 for partial. */
+let inlineAt = new Int32Array(0);
+/** Marks a value masked straight into the frame (email/partial on ASCII text). */
+const INLINE = Buffer.alloc(0);
+
+/** Where rewritten frames can be written in place (the session's relay to the client). */
+export interface FrameSink {
+  /** Offset in {@link chunk} where exactly `size` bytes must be written next. */
+  reserve(size: number): number;
+  readonly chunk: Buffer;
+}
 
 /**
  * Rewrites the DataRow `buf[start..end)` (type byte included) by `plan`. Returns the new frame, or
@@ -29,9 +41,33 @@ let scratch: (Buffer | null | undefined)[] = [];
  * and ProtocolViolation (from the scanner) for a malformed frame: fail closed, never forward it.
  */
 export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[], scanner: DataRowScanner, key: Buffer): Buffer | null {
+  const size = maskColumns(buf, start, end, plan, scanner, key);
+  if (size < 0) return null;
+  const frame = Buffer.allocUnsafe(size);
+  writeFrame(buf, start, end, scanner.count, scanner, frame, 0, size);
+  return frame;
+}
+
+/**
+ * {@link rewriteDataRow} into a sink: the new frame is written straight into the sink's chunk
+ * (no allocation per row). Returns false when nothing changes (forward the original bytes).
+ */
+export function rewriteDataRowTo(sink: FrameSink, buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[], scanner: DataRowScanner, key: Buffer): boolean {
+  const size = maskColumns(buf, start, end, plan, scanner, key);
+  if (size < 0) return false;
+  const at = sink.reserve(size);
+  writeFrame(buf, start, end, scanner.count, scanner, sink.chunk, at, size);
+  return true;
+}
+
+/** Scans the row and computes the masked values into `scratch`; the new frame size, or -1 when unchanged. */
+function maskColumns(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[], scanner: DataRowScanner, key: Buffer): number {
   const n = scanner.scan(buf, start, end);
   if (n !== plan.length) throw new MaskingError(`DataRow has ${n} columns but the RowDescription had ${plan.length}`);
-  if (scratch.length < n) scratch = new Array<Buffer | null | undefined>(n);
+  if (scratch.length < n) {
+    scratch = new Array<Buffer | null | undefined>(n);
+    inlineAt = new Int32Array(n);
+  }
   const outs = scratch;
   const offsets = scanner.offsets;
   const lengths = scanner.lengths;
@@ -44,20 +80,46 @@ export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: re
     const length = lengths[i] as number;
     if (length === -1) continue; // NULL stays NULL
     const offset = offsets[i] as number;
+    if (step.inline === 'email') {
+      const at = emailLayout(buf, offset, offset + length);
+      if (at >= 0) {
+        outs[i] = INLINE;
+        inlineAt[i] = at;
+        size += emailMaskedLength(at, offset + length) - length;
+        changed = true;
+        continue;
+      }
+      if (at === EMAIL_REDACT) {
+        outs[i] = REDACTED_BYTES;
+        size += REDACTED_BYTES.length - length;
+        changed = true;
+        continue;
+      }
+    } else if (step.inline === 'partial' && isAscii(buf, offset, offset + length)) {
+      outs[i] = INLINE;
+      inlineAt[i] = -1;
+      changed = true;
+      continue;
+    }
     const out = step.fixed !== undefined ? step.fixed : maskValue(buf.subarray(offset, offset + length), step.column, step.mask, key);
     outs[i] = out;
     size += (out === null ? 0 : out.length) - length;
     changed = true;
   }
-  if (!changed) return null;
+  return changed ? size : -1;
+}
 
-  const frame = Buffer.allocUnsafe(size);
-  frame[0] = buf[start] as number; // 'D'
-  frame.writeInt32BE(size - 1, 1);
-  frame[5] = buf[start + 5] as number; // column count
-  frame[6] = buf[start + 6] as number;
+/** Writes the frame: unchanged stretches copied from `buf`, masked values from `scratch`. */
+function writeFrame(buf: Buffer, start: number, end: number, n: number, scanner: DataRowScanner, frame: Buffer, base: number, size: number): void {
+  const outs = scratch;
+  const offsets = scanner.offsets;
+  const lengths = scanner.lengths;
+  frame[base] = buf[start] as number; // 'D'
+  frame.writeInt32BE(size - 1, base + 1);
+  frame[base + 5] = buf[start + 5] as number; // column count
+  frame[base + 6] = buf[start + 6] as number;
   let read = start + 7;
-  let write = 7;
+  let write = base + 7;
   for (let i = 0; i < n; i++) {
     const out = outs[i];
     if (out === undefined) continue;
@@ -66,6 +128,15 @@ export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: re
     if (out === null) {
       frame.writeInt32BE(-1, write);
       write += 4;
+    } else if (out === INLINE) {
+      const from = offsets[i] as number;
+      const to = from + (lengths[i] as number);
+      const at = inlineAt[i] as number;
+      const length = at >= 0 ? emailMaskedLength(at, to) : to - from;
+      frame.writeInt32BE(length, write);
+      if (at >= 0) writeEmailMask(buf, at, to, frame, write + 4);
+      else writePartialMask(buf, from, to, frame, write + 4);
+      write += 4 + length;
     } else {
       frame.writeInt32BE(out.length, write);
       write += 4 + copyBytes(out, frame, write + 4, 0, out.length);
@@ -74,5 +145,4 @@ export function rewriteDataRow(buf: Buffer, start: number, end: number, plan: re
     outs[i] = undefined;
   }
   copyBytes(buf, frame, write, read, end);
-  return frame;
 }

@@ -118,3 +118,107 @@ export function truncateUtf8(text: string, maxBytes: number): Buffer {
   while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
   return bytes.subarray(0, end);
 }
+
+// ---- byte fast paths (ASCII values: the common case for emails, phones, card numbers) ----
+
+const REDACTED_BYTES = Buffer.from(REDACTED, 'latin1');
+const EMAIL_PREFIX = Buffer.from(EMAIL_LOCAL_MASK, 'latin1');
+const STAR = 0x2a;
+
+function isAsciiSpace(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
+}
+
+function isAlnum(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
+/**
+ * emailText on the UTF-8 bytes of an ASCII value, without making strings: the same result as
+ * `Buffer.from(emailText(raw.toString()))`. Undefined when the value is not plain ASCII or has
+ * surrounding white space (the string path decides those).
+ */
+export function emailBytes(raw: Buffer): Buffer | undefined {
+  const at = emailLayout(raw, 0, raw.length);
+  if (at === EMAIL_DEFER) return undefined;
+  if (at === EMAIL_REDACT) return REDACTED_BYTES;
+  const out = Buffer.allocUnsafe(emailMaskedLength(at, raw.length));
+  writeEmailMask(raw, at, raw.length, out, 0);
+  return out;
+}
+
+/** emailLayout: the value must go through the string path. */
+export const EMAIL_DEFER = -1;
+/** emailLayout: the value is not one address; it becomes REDACTED_BYTES. */
+export const EMAIL_REDACT = -2;
+
+/**
+ * How the `email` mask treats the ASCII value `raw[from..to)`: the offset of its last `@` when it
+ * keeps the domain, EMAIL_REDACT, or EMAIL_DEFER (non-ASCII or surrounding space).
+ */
+export function emailLayout(raw: Buffer, from: number, to: number): number {
+  if (to === from || isAsciiSpace(raw[from] as number) || isAsciiSpace(raw[to - 1] as number)) return EMAIL_DEFER;
+  let at = -1;
+  for (let i = from; i < to; i++) {
+    const b = raw[i] as number;
+    if (b >= 0x80) return EMAIL_DEFER;
+    if (b === 0x40) at = i;
+  }
+  if (at <= from) return EMAIL_REDACT;
+  if (to - at - 1 > 253 || !validDomain(raw, at + 1, to)) return EMAIL_REDACT;
+  return at;
+}
+
+/** Length of `***@domain` for a value whose `@` is at `at` and which ends at `to`. */
+export function emailMaskedLength(at: number, to: number): number {
+  return EMAIL_LOCAL_MASK.length + (to - at);
+}
+
+/** Writes `***@domain` at `out[pos]`. */
+export function writeEmailMask(raw: Buffer, at: number, to: number, out: Buffer, pos: number): void {
+  for (let i = 0; i < EMAIL_PREFIX.length; i++) out[pos + i] = EMAIL_PREFIX[i] as number;
+  raw.copy(out, pos + EMAIL_LOCAL_MASK.length, at, to);
+}
+
+/** True when `raw[from..to)` is all ASCII. */
+export function isAscii(raw: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if ((raw[i] as number) >= 0x80) return false;
+  return true;
+}
+
+/** Writes `partial` of the ASCII value `raw[from..to)` at `out[pos]` (same length). */
+export function writePartialMask(raw: Buffer, from: number, to: number, out: Buffer, pos: number): void {
+  const n = to - from;
+  const keep = Math.min(4, Math.floor(n / 2));
+  out.fill(STAR, pos, pos + n - keep);
+  for (let i = n - keep; i < n; i++) out[pos + i] = raw[from + i] as number;
+}
+
+/** The DOMAIN pattern on bytes: 2 to 127 dot-separated labels of 1-63 letters, digits or inner hyphens. */
+function validDomain(raw: Buffer, from: number, to: number): boolean {
+  let labels = 0;
+  let labelStart = from;
+  for (let i = from; i <= to; i++) {
+    const b = i === to ? 0x2e : (raw[i] as number);
+    if (b === 0x2e) {
+      const length = i - labelStart;
+      if (length < 1 || length > 63) return false;
+      if (!isAlnum(raw[labelStart] as number) || !isAlnum(raw[i - 1] as number)) return false;
+      labels++;
+      labelStart = i + 1;
+    } else if (!isAlnum(b) && b !== 0x2d) {
+      return false;
+    }
+  }
+  return labels >= 2 && labels <= 127;
+}
+
+/** partialText on an ASCII value's bytes; undefined when it is not plain ASCII. */
+export function partialBytes(raw: Buffer): Buffer | undefined {
+  if (!isAscii(raw, 0, raw.length)) return undefined;
+  const out = Buffer.allocUnsafe(raw.length);
+  writePartialMask(raw, 0, raw.length, out, 0);
+  return out;
+}
+
+export { REDACTED_BYTES };

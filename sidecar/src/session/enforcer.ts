@@ -7,7 +7,7 @@ import { decodeBackend } from '../wire/backend.js';
 import { decodeFrontend } from '../wire/frontend.js';
 import { describe as describeMessage, errorResponse, noticeResponse, query as queryMessage } from '../wire/writers.js';
 import { MaskingError, planColumns, type ColumnPlan, type PlanDecision } from '../masking/plan.js';
-import { rewriteDataRow } from '../masking/rewrite.js';
+import { rewriteDataRowTo, type FrameSink } from '../masking/rewrite.js';
 import type { CompiledPolicySet } from '../policy/index.js';
 import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
@@ -69,6 +69,8 @@ export interface EnforcerOutlet {
   forward(buf: Buffer, start: number, end: number): void;
   sendToServer(bytes: Buffer): void;
   sendToClient(bytes: Buffer): void;
+  /** Where rewritten DataRows are written in place, in order with everything else sent to the client. */
+  clientFrames: FrameSink;
   /** Writes pending bytes out (after work done outside a data event). */
   flush(): void;
 }
@@ -458,10 +460,7 @@ export class PolicyEnforcer {
   }
 
   private maskRow(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[]): boolean {
-    const rewritten = rewriteDataRow(buf, start, end, plan, this.scanner, this.runtime.maskKey);
-    if (rewritten === null) return false;
-    this.outlet.sendToClient(rewritten);
-    return true;
+    return rewriteDataRowTo(this.outlet.clientFrames, buf, start, end, plan, this.scanner, this.runtime.maskKey);
   }
 
   /** CommandComplete of a client statement: note schema and search_path changes. */

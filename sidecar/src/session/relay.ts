@@ -1,5 +1,8 @@
 import type { Writable } from 'node:stream';
 
+/** Size of the chunks rewritten frames are collected in. */
+const BUILT_CHUNK = 64 * 1024;
+
 /**
  * Forwards frames to one socket with as few writes as possible. Consecutive frames of one input
  * chunk are sent as a single slice of that chunk; bytes are never copied or re-encoded. Injected
@@ -18,7 +21,48 @@ export class Relay {
     if (--this.lentInFlight === 0 && this.onLentSettled !== null) this.onLentSettled();
   };
 
+  /**
+   * Frames the proxy rewrote (masked DataRows) are written into this chunk back to back, so a run
+   * of them costs one socket write, not one per row. Only the region after `builtEnd` is ever
+   * written to; what was handed to the socket is never touched again.
+   */
+  private built: Buffer | null = null;
+  private builtStart = 0;
+  private builtEnd = 0;
+
   constructor(private readonly out: Writable) {}
+
+  /**
+   * Room for a frame of `size` bytes that the caller writes at the returned offset of
+   * {@link chunk}, in order after anything pending. The caller must write exactly `size` bytes
+   * before the next call on this relay.
+   */
+  reserve(size: number): number {
+    if (this.buf !== null) this.flush();
+    let chunk = this.built;
+    if (chunk === null || chunk.length - this.builtEnd < size) {
+      this.flushBuilt();
+      chunk = Buffer.allocUnsafe(Math.max(BUILT_CHUNK, size));
+      this.built = chunk;
+      this.builtStart = 0;
+      this.builtEnd = 0;
+    }
+    const at = this.builtEnd;
+    this.builtEnd += size;
+    return at;
+  }
+
+  /** The chunk {@link reserve} returned an offset into. */
+  get chunk(): Buffer {
+    return this.built as Buffer;
+  }
+
+  private flushBuilt(): void {
+    if (this.built === null || this.builtEnd === this.builtStart) return;
+    const slice = this.built.subarray(this.builtStart, this.builtEnd);
+    this.builtStart = this.builtEnd;
+    if (!this.out.destroyed) this.out.write(slice);
+  }
 
   /**
    * Declares a read buffer that is refilled by every read. Slices of it are still forwarded
@@ -42,6 +86,7 @@ export class Relay {
       return;
     }
     if (this.buf !== null) this.flush();
+    else if (this.builtEnd !== this.builtStart) this.flushBuilt();
     this.buf = buf;
     this.start = start;
     this.end = end;
@@ -56,7 +101,10 @@ export class Relay {
   /** Writes what is pending. Call at the end of every input chunk. */
   flush(): void {
     const buf = this.buf;
-    if (buf === null) return;
+    if (buf === null) {
+      if (this.builtEnd !== this.builtStart) this.flushBuilt();
+      return;
+    }
     this.buf = null;
     if (this.out.destroyed) return;
     const slice = this.start === 0 && this.end === buf.length ? buf : buf.subarray(this.start, this.end);

@@ -571,6 +571,7 @@ export class Session {
         forward: (buf, start, end) => this.toServer!.pass(buf, start, end),
         sendToServer: (bytes) => this.toServer!.send(bytes),
         sendToClient: (bytes) => this.toClient.send(bytes),
+        clientFrames: this.toClient,
         flush: () => {
           this.toServer?.flush();
           this.toClient.flush();
