@@ -63,6 +63,11 @@ bench: build ## Benchmarks: direct vs pgbouncer vs sidecar; writes docs/benchmar
 	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer from Debian"; apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbouncer; }; }
 	node --import tsx e2e/bench/run.ts
 
+.PHONY: bench-masking
+bench-masking: build ## Masking throughput: 1M rows with 2 of 5 columns masked, pgbench -S on a table with a masked column
+	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer from Debian"; apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbouncer; }; }
+	node --import tsx e2e/bench/masking.ts
+
 .PHONY: clean
 clean: ## Remove build output (keeps .tools and node_modules)
 	rm -rf sidecar/dist operator/dist $(REPORT_DIR)

@@ -12,6 +12,14 @@ import { MaskingError, type ColumnPlan } from './plan.js';
 /** Below this many bytes a JIT-compiled loop beats Buffer.copy's call overhead. */
 const SMALL_COPY = 48;
 
+/** Big-endian int32 without Buffer#writeInt32BE's argument checks (offsets are ours, in range). */
+function writeInt32(dst: Buffer, at: number, value: number): void {
+  dst[at] = value >>> 24;
+  dst[at + 1] = (value >>> 16) & 0xff;
+  dst[at + 2] = (value >>> 8) & 0xff;
+  dst[at + 3] = value & 0xff;
+}
+
 /** Copies src[from..to) to dst at `at`; returns the number of bytes copied. */
 function copyBytes(src: Buffer, dst: Buffer, at: number, from: number, to: number): number {
   const n = to - from;
@@ -115,7 +123,7 @@ function writeFrame(buf: Buffer, start: number, end: number, n: number, scanner:
   const offsets = scanner.offsets;
   const lengths = scanner.lengths;
   frame[base] = buf[start] as number; // 'D'
-  frame.writeInt32BE(size - 1, base + 1);
+  writeInt32(frame, base + 1, size - 1);
   frame[base + 5] = buf[start + 5] as number; // column count
   frame[base + 6] = buf[start + 6] as number;
   let read = start + 7;
@@ -126,19 +134,19 @@ function writeFrame(buf: Buffer, start: number, end: number, n: number, scanner:
     const header = (offsets[i] as number) - 4;
     write += copyBytes(buf, frame, write, read, header);
     if (out === null) {
-      frame.writeInt32BE(-1, write);
+      writeInt32(frame, write, -1);
       write += 4;
     } else if (out === INLINE) {
       const from = offsets[i] as number;
       const to = from + (lengths[i] as number);
       const at = inlineAt[i] as number;
       const length = at >= 0 ? emailMaskedLength(at, to) : to - from;
-      frame.writeInt32BE(length, write);
+      writeInt32(frame, write, length);
       if (at >= 0) writeEmailMask(buf, at, to, frame, write + 4);
       else writePartialMask(buf, from, to, frame, write + 4);
       write += 4 + length;
     } else {
-      frame.writeInt32BE(out.length, write);
+      writeInt32(frame, write, out.length);
       write += 4 + copyBytes(out, frame, write + 4, 0, out.length);
     }
     read = header + 4 + (lengths[i] as number);

@@ -19,7 +19,7 @@ const TRICKY = [
 ];
 
 function randomAscii(rand: () => number): string {
-  const alphabet = 'abcXYZ019-._@ @@..--';
+  const alphabet = ['a', 'b', 'X', '0', '9', '-', '.', '_', '@', ' ', '@', '.', '-', 'é', 'ü', '\u00a0', '\t'];
   const length = Math.floor(rand() * 24);
   let s = '';
   for (let i = 0; i < length; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
@@ -33,20 +33,30 @@ describe('byte fast paths', () => {
   it('emailBytes equals emailText, or defers to it', () => {
     let fast = 0;
     for (const v of values) {
-      const out = emailBytes(Buffer.from(v, 'latin1'));
+      const out = emailBytes(Buffer.from(v, 'utf8'));
       if (out === undefined) continue;
       fast++;
       expect(out.toString('utf8'), JSON.stringify(v)).toBe(emailText(v));
     }
-    expect(fast).toBeGreaterThan(values.length * 0.8);
+    expect(fast).toBeGreaterThan(values.length * 0.4);
   });
 
   it('partialBytes equals partialText', () => {
-    for (const v of values) expect(partialBytes(Buffer.from(v, 'latin1'))?.toString('utf8'), JSON.stringify(v)).toBe(partialText(v));
+    let fast = 0;
+    for (const v of values) {
+      const out = partialBytes(Buffer.from(v, 'utf8'));
+      if (out === undefined) continue;
+      fast++;
+      expect(out.toString('utf8'), JSON.stringify(v)).toBe(partialText(v));
+    }
+    expect(fast).toBeGreaterThan(values.length * 0.2);
   });
 
-  it('defers non-ASCII values and values with surrounding space to the string masks', () => {
-    expect(emailBytes(Buffer.from('jösé@example.com', 'utf8'))).toBeUndefined();
+  it('handles non-ASCII inside the value like the string mask, defers values that may need trimming', () => {
+    expect(emailBytes(Buffer.from('jösé@example.com', 'utf8'))?.toString('utf8')).toBe(emailText('jösé@example.com'));
+    expect(emailBytes(Buffer.from('x@exämple.com', 'utf8'))?.toString('utf8')).toBe(emailText('x@exämple.com'));
+    expect(emailBytes(Buffer.from('\u00a0x@example.com', 'utf8'))).toBeUndefined();
+    expect(emailBytes(Buffer.from('x@example.com\u2003', 'utf8'))).toBeUndefined();
     expect(emailBytes(Buffer.from(' a@b.com', 'utf8'))).toBeUndefined();
     expect(partialBytes(Buffer.from('naïve', 'utf8'))).toBeUndefined();
   });

@@ -157,16 +157,30 @@ export const EMAIL_REDACT = -2;
  * keeps the domain, EMAIL_REDACT, or EMAIL_DEFER (non-ASCII or surrounding space).
  */
 export function emailLayout(raw: Buffer, from: number, to: number): number {
-  if (to === from || isAsciiSpace(raw[from] as number) || isAsciiSpace(raw[to - 1] as number)) return EMAIL_DEFER;
-  let at = -1;
-  for (let i = from; i < to; i++) {
+  if (to === from) return EMAIL_DEFER;
+  const first = raw[from] as number;
+  const last = raw[to - 1] as number;
+  // Leading or trailing white space (or a multi-byte character, which might be Unicode space) is
+  // trimmed by the string path: let it decide.
+  if (isAsciiSpace(first) || isAsciiSpace(last) || first >= 0x80 || last >= 0x80) return EMAIL_DEFER;
+  // One backward scan over the domain only: the last `@` is the first one met. A byte that cannot
+  // be in a domain means there is no valid domain after the last `@` (or no `@`): redact.
+  // (0x40 is never part of a multi-byte UTF-8 sequence, so the local part is never read.)
+  let labels = 0;
+  let labelEnd = to;
+  for (let i = to - 1; i >= from; i--) {
     const b = raw[i] as number;
-    if (b >= 0x80) return EMAIL_DEFER;
-    if (b === 0x40) at = i;
+    if (b === 0x2e || b === 0x40) {
+      const length = labelEnd - i - 1;
+      if (length < 1 || length > 63 || !isAlnum(raw[i + 1] as number) || !isAlnum(raw[labelEnd - 1] as number)) return EMAIL_REDACT;
+      labels++;
+      labelEnd = i;
+      if (b === 0x40) return i === from || labels < 2 || labels > 127 || to - i - 1 > 253 ? EMAIL_REDACT : i;
+    } else if (!isAlnum(b) && b !== 0x2d) {
+      return EMAIL_REDACT;
+    }
   }
-  if (at <= from) return EMAIL_REDACT;
-  if (to - at - 1 > 253 || !validDomain(raw, at + 1, to)) return EMAIL_REDACT;
-  return at;
+  return EMAIL_REDACT;
 }
 
 /** Length of `***@domain` for a value whose `@` is at `at` and which ends at `to`. */
@@ -190,27 +204,9 @@ export function isAscii(raw: Buffer, from: number, to: number): boolean {
 export function writePartialMask(raw: Buffer, from: number, to: number, out: Buffer, pos: number): void {
   const n = to - from;
   const keep = Math.min(4, Math.floor(n / 2));
-  out.fill(STAR, pos, pos + n - keep);
+  // Short values: a loop beats Buffer#fill's call overhead.
+  for (let i = 0; i < n - keep; i++) out[pos + i] = STAR;
   for (let i = n - keep; i < n; i++) out[pos + i] = raw[from + i] as number;
-}
-
-/** The DOMAIN pattern on bytes: 2 to 127 dot-separated labels of 1-63 letters, digits or inner hyphens. */
-function validDomain(raw: Buffer, from: number, to: number): boolean {
-  let labels = 0;
-  let labelStart = from;
-  for (let i = from; i <= to; i++) {
-    const b = i === to ? 0x2e : (raw[i] as number);
-    if (b === 0x2e) {
-      const length = i - labelStart;
-      if (length < 1 || length > 63) return false;
-      if (!isAlnum(raw[labelStart] as number) || !isAlnum(raw[i - 1] as number)) return false;
-      labels++;
-      labelStart = i + 1;
-    } else if (!isAlnum(b) && b !== 0x2d) {
-      return false;
-    }
-  }
-  return labels >= 2 && labels <= 127;
 }
 
 /** partialText on an ASCII value's bytes; undefined when it is not plain ASCII. */
