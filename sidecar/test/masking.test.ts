@@ -143,17 +143,31 @@ describe('other ways out, closed', () => {
     return { bytes: received(raw).bytes, codes: raw.frames.map((f) => String.fromCharCode(f.code)).join('') };
   }
 
-  it('refuses COPY TO STDOUT of a table with masked columns (COPY rows are not masked yet), allows it elsewhere', async () => {
-    const refused = await rawOutcome(agent, 'COPY customers TO STDOUT');
-    expect(refused.codes).toBe('EZ');
-    expect(refused.bytes.toString('utf8')).toContain('dbward: denied by dbward.masking: COPY of public.customers');
-    expect(leaks(refused.bytes)).toEqual([]);
-    const viaQuery = await rawOutcome(agent, 'COPY (select email from customers) TO STDOUT');
-    expect(viaQuery.codes).toBe('EZ');
+  it('masks COPY TO STDOUT rows in every format, and leaves COPY of other tables alone', async () => {
+    for (const sql of [
+      'COPY customers TO STDOUT',
+      'COPY customers (email, ssn) TO STDOUT WITH (FORMAT csv, HEADER)',
+      "COPY (select email, full_name from customers) TO STDOUT WITH (FORMAT csv, DELIMITER ';', NULL 'none')",
+      'COPY customers TO STDOUT WITH (FORMAT binary)',
+    ]) {
+      const masked = await rawOutcome(agent, sql);
+      expect(masked.codes, sql).toMatch(/^Hd+cCZ$/);
+      expect(leaks(masked.bytes), sql).toEqual([]);
+      expect(masked.bytes.toString('latin1'), sql).toMatch(/\*\*\*@analytical\.example/);
+    }
+    const csv = await rawOutcome(agent, 'COPY customers (email, ssn) TO STDOUT WITH (FORMAT csv, HEADER)');
+    expect(csv.bytes.toString('latin1')).toContain('email,ssn\n');
     const orders = await rawOutcome(agent, 'COPY orders TO STDOUT');
     expect(orders.codes).toBe('HdddcCZ');
     const revealed = await rawOutcome(support, 'COPY customers TO STDOUT');
     expect(revealed.codes).toBe('HdddcCZ');
+    expect(revealed.bytes.includes(Buffer.from('123-45-6789'))).toBe(true);
+  });
+
+  it('refuses COPY it cannot parse the rows of', async () => {
+    const refused = await rawOutcome(agent, "COPY customers TO STDOUT WITH (FORMAT csv, FORCE_NULL (email))");
+    expect(refused.codes).toMatch(/E/);
+    expect(leaks(refused.bytes)).toEqual([]);
   });
 
   it('removes values echoed by errors: unique violations and invalid input', async () => {

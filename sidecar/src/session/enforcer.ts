@@ -1,11 +1,11 @@
 import type { ApprovalOutcome, ApprovalRegistry } from '../approvals/registry.js';
 import { refusal, type Refusal } from '../errors/catalog.js';
 import type { Logger } from '../log/logger.js';
-import { CATALOG_QUERY, parseCatalogSnapshot, type CatalogSnapshot } from '../sql/index.js';
+import { CATALOG_QUERY, copyOutFormat, parseCatalogSnapshot, type CatalogSnapshot, type CopyOutFormat } from '../sql/index.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { decodeBackend } from '../wire/backend.js';
 import { decodeFrontend } from '../wire/frontend.js';
-import { describe as describeMessage, errorResponse, noticeResponse, query as queryMessage } from '../wire/writers.js';
+import { copyData as copyDataMessage, describe as describeMessage, errorResponse, noticeResponse, query as queryMessage } from '../wire/writers.js';
 import { MaskingError, planColumns, type ColumnPlan, type PlanDecision } from '../masking/plan.js';
 import { rewriteDataRowTo, type FrameSink } from '../masking/rewrite.js';
 import type { CompiledPolicySet } from '../policy/index.js';
@@ -13,7 +13,8 @@ import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
 import type { FieldDescription } from '../wire/messages.js';
 import { maskingFlowRefusal } from './masking-flow.js';
-import { decideResult, maskedPredicateColumn, masksAnything, readsMaskedColumn, scrubEchoedValues, type MaskerContext } from './result-masker.js';
+import { copyFields, decideResult, maskedPredicateColumn, masksAnything, readsMaskedColumn, scrubEchoedValues, type MaskerContext } from './result-masker.js';
+import { maskCopyBinaryRow, maskCopyCsvRow, maskCopyTextRow } from '../masking/copy.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
 import {
@@ -281,9 +282,57 @@ export class PolicyEnforcer {
       if (facts.command === 'PREPARE' && facts.preparedName !== undefined) earlier.add(`p:${facts.preparedName}`);
       if (facts.command === 'DECLARE CURSOR' && facts.cursorName !== undefined) earlier.add(`c:${facts.cursorName}`);
     }
-    const copy = verdict.facts.find((f) => f.command === 'COPY' && f.readTables.length > 0 && readsMaskedColumn(ctx, f));
-    if (copy === undefined) return verdict;
-    return refuse(`dbward.masking: COPY of ${copy.readTables.join(', ')} would send masked columns unmasked`, 'select the rows instead (they are masked), or copy only columns that are not masked');
+    for (const copy of verdict.facts) {
+      if (copy.command !== 'COPY' || copy.readTables.length === 0 || !readsMaskedColumn(ctx, copy)) continue;
+      // COPY ... TO STDOUT whose columns are all known is masked row by row; anything else (no
+      // catalog to expand the table, COPY options this sidecar does not parse) is refused.
+      const format = copy.output.length > 0 && copy.output.every((c) => !c.opaque) ? copyOutFormat(copy.text) : undefined;
+      if (format === undefined) {
+        return refuse(`dbward.masking: COPY of ${copy.readTables.join(', ')} would send masked columns unmasked`, 'select the rows instead (they are masked), or copy only columns that are not masked');
+      }
+      this.copyFormats.set(copy, format);
+    }
+    return verdict;
+  }
+
+  /** Formats of COPY ... TO STDOUT statements whose rows are masked, by their facts (see onResultMessage). */
+  private readonly copyFormats = new WeakMap<StatementFacts, CopyOutFormat>();
+  /** The COPY being received, when its rows are masked. */
+  private copyOut: { plan: ColumnPlan[]; format: CopyOutFormat; headerPending: boolean } | null = null;
+
+  /** Masks one CopyData row of a masked COPY; true when a rewritten message was sent instead. */
+  private maskCopyData(buf: Buffer, start: number, end: number): boolean {
+    const copy = this.copyOut;
+    if (copy === null) return false;
+    if (copy.headerPending) {
+      copy.headerPending = false; // column names, not values
+      return false;
+    }
+    const payload = buf.subarray(start + 5, end);
+    const key = this.runtime.maskKey;
+    const f = copy.format;
+    const masked =
+      f.format === 'binary'
+        ? maskCopyBinaryRow(payload, copy.plan, key)
+        : f.format === 'csv'
+          ? maskCopyCsvRow(payload, copy.plan, key, { ...(f.delimiter === undefined ? {} : { delimiter: f.delimiter }), ...(f.null === undefined ? {} : { null: f.null }), ...(f.quote === undefined ? {} : { quote: f.quote }), ...(f.escape === undefined ? {} : { escape: f.escape }) })
+          : maskCopyTextRow(payload, copy.plan, key, { ...(f.delimiter === undefined ? {} : { delimiter: f.delimiter }), ...(f.null === undefined ? {} : { null: f.null }) });
+    if (masked === null) return false;
+    this.outlet.sendToClient(copyDataMessage(masked));
+    return true;
+  }
+
+  /** CopyOutResponse of a statement whose COPY rows are masked: the plan for its rows. */
+  private startCopyOut(facts: StatementFacts | undefined): void {
+    this.copyOut = null;
+    const format = facts === undefined ? undefined : this.copyFormats.get(facts);
+    const set = this.runtime.compiled();
+    if (facts === undefined || format === undefined || set === undefined) return;
+    const ctx = this.maskerContext(set);
+    const fields = copyFields(ctx, facts, format.format === 'binary');
+    const decisions = decideResult(ctx, fields, facts);
+    if (decisions === null) return;
+    this.copyOut = { plan: planColumns(fields, decisions), format, headerPending: format.header && format.format !== 'binary' };
   }
 
   /** Data-flow check per statement shape (the cached facts' frozen array), policy version and catalog. */
@@ -390,11 +439,17 @@ export class PolicyEnforcer {
           return false;
         case Backend.DataRow:
           return this.queryPlan !== null && this.maskRow(buf, start, end, this.queryPlan);
+        case Backend.CopyOutResponse:
+          this.startCopyOut(tag.results[tag.index]);
+          return false;
+        case Backend.CopyData:
+          return this.maskCopyData(buf, start, end);
         case Backend.CommandComplete:
         case Backend.EmptyQueryResponse:
         case Backend.ErrorResponse:
           tag.index++;
           this.queryPlan = null;
+          this.copyOut = null;
           return false;
         default:
           return false;
@@ -410,6 +465,12 @@ export class PolicyEnforcer {
       }
       return tag.internal;
     }
+    if (code === Backend.CopyOutResponse) {
+      this.startCopyOut(portal?.facts);
+      return false;
+    }
+    if (code === Backend.CopyData) return this.maskCopyData(buf, start, end);
+    if (code === Backend.CommandComplete || code === Backend.ErrorResponse) this.copyOut = null;
     if (code === Backend.DataRow) {
       const plan = portal?.plan;
       if (plan === undefined && this.mayMask()) throw new MaskingError('a row arrived for a portal whose columns are unknown');

@@ -1,5 +1,5 @@
 import { classifyByName } from '../masking/detect-name.js';
-import { typeNameOf } from '../masking/pg-types.js';
+import { TypeOid, typeNameOf } from '../masking/pg-types.js';
 import { planColumns, type ColumnPlan, type PlanDecision } from '../masking/plan.js';
 import { decideColumn, type CompiledPolicySet } from '../policy/index.js';
 import type { MaskName } from '../policy/types.js';
@@ -266,3 +266,37 @@ const EMPTY_FACTS: StatementFacts = {
   output: [],
   predicateColumns: [],
 };
+
+/** format_type() spellings of the types a mask treats specially, to their OIDs (COPY has no RowDescription). */
+const CATALOG_TYPES: ReadonlyArray<[RegExp, number]> = [
+  [/^text$/, TypeOid.text],
+  [/^character varying(\(\d+\))?$/, TypeOid.varchar],
+  [/^character(\(\d+\))?$/, TypeOid.bpchar],
+  [/^name$/, TypeOid.name],
+  [/^json$/, TypeOid.json],
+  [/^jsonb$/, TypeOid.jsonb],
+  [/^uuid$/, TypeOid.uuid],
+  [/^integer$/, TypeOid.int4],
+  [/^bigint$/, TypeOid.int8],
+  [/^bytea$/, TypeOid.bytea],
+];
+
+/** The RowDescription fields a COPY's output would have, from the lineage and the catalog's column types. */
+export function copyFields(ctx: MaskerContext, facts: StatementFacts, binary: boolean): FieldDescription[] {
+  return facts.output.map((out): FieldDescription => {
+    // A derived column's type is not its source's (length(email) is an integer): unknown, so a
+    // masked value becomes NULL, valid for any type.
+    const source = !out.derived && out.sources.length === 1 ? out.sources[0] : undefined;
+    const type = source === undefined ? undefined : sourceType(ctx.catalog, source);
+    let typeOid = 0;
+    let typeModifier = -1;
+    for (const [pattern, oid] of CATALOG_TYPES) {
+      const m = type === undefined ? null : pattern.exec(type);
+      if (m === null) continue;
+      typeOid = oid;
+      if (m[1] !== undefined) typeModifier = Number(m[1].slice(1, -1)) + 4;
+      break;
+    }
+    return { name: out.name, tableOid: 0, columnAttr: 0, typeOid, typeSize: -1, typeModifier, format: binary ? 1 : 0 };
+  });
+}
