@@ -63,6 +63,10 @@ bench: build ## Benchmarks: direct vs pgbouncer vs sidecar; writes docs/benchmar
 	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer from Debian"; apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbouncer; }; }
 	node --import tsx e2e/bench/run.ts
 
+.PHONY: bench-controlplane
+bench-controlplane: build ## Control plane: 1,000 gRPC streams, policy-edit delivery p50/p99; writes docs/benchmarks.md
+	node --import tsx e2e/bench/controlplane.ts
+
 .PHONY: clean
 clean: ## Remove build output (keeps .tools and node_modules)
 	rm -rf sidecar/dist operator/dist $(REPORT_DIR)
