@@ -288,6 +288,9 @@ describe('control plane', () => {
     expect(String(line.details)).toContain('token rejected');
     expect(cp.metrics.refused).toBeGreaterThan(refused);
     expect(cp.sidecars()).toHaveLength(0);
+    // Refused streams are not kept (the sidecar retries with backoff: wait for a moment between attempts).
+    await until('no open stream', () => (cp!.metrics.open === 0 ? true : undefined), 5_000);
+    expect(cp.metrics.connected).toBe(0);
     const error = await connectError(bad);
     expect(error.code).toBe('57P03');
   });

@@ -5,6 +5,8 @@
 export interface ControlPlaneMetrics {
   /** Sidecars with an authenticated, subscribed stream now. */
   connected: number;
+  /** Streams open now, authenticated or not. */
+  open: number;
   /** Streams accepted since start (before authentication). */
   streamsOpened: number;
   /** Streams refused: bad or missing token, unknown pod, no Hello. */
@@ -18,5 +20,5 @@ export interface ControlPlaneMetrics {
 }
 
 export function newMetrics(): ControlPlaneMetrics {
-  return { connected: 0, streamsOpened: 0, refused: 0, snapshotsSent: 0, acks: 0, nacks: 0, approvalsCreated: 0, approvalsDecided: 0, approvalsWithdrawn: 0 };
+  return { connected: 0, open: 0, streamsOpened: 0, refused: 0, snapshotsSent: 0, acks: 0, nacks: 0, approvalsCreated: 0, approvalsDecided: 0, approvalsWithdrawn: 0 };
 }

@@ -19,6 +19,7 @@ export interface StreamDeps {
   helloTimeoutMs: number;
   /** Registers the subscribed stream; the hub then offers it snapshots. */
   subscribe(stream: SidecarStream): void;
+  /** The stream closed (subscribed or not): forget it. */
   unsubscribe(stream: SidecarStream): void;
 }
 
@@ -67,6 +68,7 @@ export class SidecarStream {
 
   start(): void {
     this.deps.metrics.streamsOpened++;
+    this.deps.metrics.open++;
     this.call.on('data', (message: DecodedSidecarMessage) => this.#onMessage(message));
     this.call.on('end', () => this.#finish(Status.OK, 'the sidecar closed the stream'));
     this.call.on('cancelled', () => this.#closed());
@@ -316,10 +318,9 @@ export class SidecarStream {
     clearTimeout(this.#helloTimer);
     for (const unsubscribe of this.#approvals.values()) unsubscribe();
     this.#approvals.clear();
-    if (wasSubscribed) {
-      this.deps.metrics.connected--;
-      this.deps.unsubscribe(this);
-    }
+    this.deps.metrics.open--;
+    if (wasSubscribed) this.deps.metrics.connected--;
+    this.deps.unsubscribe(this);
   }
 }
 
