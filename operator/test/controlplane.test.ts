@@ -208,10 +208,14 @@ describe('control plane', () => {
   });
 
   describe('approvals through AccessRequests', () => {
+    const hints: string[] = [];
     async function hold(sql: string): Promise<{ client: pg.Client; result: Promise<pg.QueryResult | (Error & { code?: string; detail?: string })>; request: MemoryAccessRequest; notices: string[] }> {
       const client = await connect(sidecar!);
       const notices: string[] = [];
-      client.on('notice', (n) => notices.push(n.message ?? ''));
+      client.on('notice', (n) => {
+        notices.push(n.message ?? '');
+        hints.push(n.hint ?? '');
+      });
       const before = ports.accessRequests.list().length;
       const result = client.query(sql).catch((error: Error & { code?: string; detail?: string }) => error);
       const request = await until('the AccessRequest', () => ports.accessRequests.list()[before]);
@@ -222,6 +226,7 @@ describe('control plane', () => {
     it('creates an AccessRequest whose name is the approval id; approving runs the statement', async () => {
       const { client, result, request, notices } = await hold('delete from customers where id = 3');
       expect(notices).toEqual([`dbward: waiting for approval ${request.name}`]);
+      expect(hints.at(-1)).toBe(`kubectl dbward approve ${request.name}   (or deny ${request.name})`);
       expect(request.namespace).toBe(NS);
       expect(request.spec).toMatchObject({
         policy: 'checkout',

@@ -67,6 +67,8 @@ export interface ApprovalHold {
  */
 export interface Approvals {
   request(input: ApprovalInput): ApprovalHold;
+  /** How a human decides request `id` (the NOTICE's HINT); default: the `dbward approvals` CLI. */
+  hint?(id: string): string;
 }
 
 /** Decided requests are kept this long for `list`, then forgotten. */

@@ -78,6 +78,10 @@ export class ControlPlaneApprovals implements Approvals {
     return { id, outcome, cancel: () => this.#settle(entry, 'cancelled', 'dbward', 'the client disconnected') };
   }
 
+  hint(id: string): string {
+    return `kubectl dbward approve ${id}   (or deny ${id})`;
+  }
+
   /** The control plane created (or could not create) the AccessRequest. */
   onCreated(message: ApprovalCreated): void {
     const entry = this.#creating.get(message.requestId);

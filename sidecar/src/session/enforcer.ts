@@ -600,7 +600,7 @@ export class PolicyEnforcer {
                 ['C', '00000'],
                 ['M', `dbward: waiting for approval ${id}`],
                 ['D', `rule ${verdict.rule}${verdict.message !== undefined ? `: ${verdict.message}` : ''}`],
-                ['H', `dbward approvals approve ${id}   (or deny ${id})`],
+                ['H', this.runtime.approvals.hint?.(id) ?? `dbward approvals approve ${id}   (or deny ${id})`],
               ]),
             ),
           );
