@@ -6,7 +6,6 @@ import { AdminServer } from './admin/server.js';
 import { ApprovalRegistry } from './approvals/registry.js';
 import { createLogger, type Logger } from './log/logger.js';
 import type { ControlPlaneClient } from './controlplane/client.js';
-import { startControlPlanePolicy } from './controlplane/runtime.js';
 import { PolicyWatcher, reloadOnSighup } from './policy/watch.js';
 import { createPolicyRuntime } from './runtime/policy-runtime.js';
 import type { PolicyRuntime } from './session/enforcer.js';
@@ -37,7 +36,8 @@ async function main(): Promise<void> {
   const approvals = new ApprovalRegistry();
   const policy = config.policyFiles.length > 0 ? await startPolicy(config, approvals, log) : undefined;
   const controlPlane: { runtime: PolicyRuntime; client: ControlPlaneClient } | undefined =
-    config.controlPlane !== undefined ? await startControlPlanePolicy(config, log, VERSION) : undefined;
+    // Loaded only when used: standalone sidecars do not pay for gRPC at start.
+    config.controlPlane !== undefined ? await (await import('./controlplane/runtime.js')).startControlPlanePolicy(config, log, VERSION) : undefined;
   const server = new ProxyServer(
     {
       upstream: config.upstream,
