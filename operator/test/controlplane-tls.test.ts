@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, makeCertificates, type Certificates } from '../../e2e/harness/index.js';
 import { ControlPlaneClient } from '../../sidecar/src/controlplane/client.js';
+import { startSidecar } from '../../sidecar/test/support/sidecar.js';
 import { ControlPlaneConfigError, memoryPorts, startControlPlane, type ControlPlane } from '../src/controlplane/index.js';
 
 /**
@@ -131,6 +132,25 @@ describe('control plane over TLS', () => {
     expect(c.notReadyReason).toBe('no DataAccessPolicy selects this pod');
     ports.policies.apply(POLICY);
     await until('the policy again', () => c.current);
+  });
+
+  it('the built sidecar subscribes over TLS with --control-plane-ca-file', async () => {
+    ports.pods.set(NS, 'tls-cli', { app: 'checkout' });
+    const tokenFile = join(dir, 'cli.token');
+    writeFileSync(tokenFile, ports.tokens.issue({ namespace: NS, serviceAccount: 'checkout', pod: 'tls-cli', podUid: 'u-cli' }));
+    const sidecar = await startSidecar({
+      // Never connected to in this test: the sidecar dials upstream per client connection.
+      upstream: `postgres://app@127.0.0.1:${await freePort()}/app?sslmode=disable`,
+      args: ['--control-plane', `localhost:${port}`, '--control-plane-token-file', tokenFile, '--control-plane-ca-file', certs.caCert],
+      name: 'sidecar-tls',
+    });
+    try {
+      const loaded = await until('policy loaded', () => sidecar.logs().find((l) => l.msg === 'policy loaded'));
+      expect(loaded).toMatchObject({ source: 'control-plane', policies: ['shop/checkout'], identity: { namespace: NS, pod: 'tls-cli', serviceAccount: 'checkout' } });
+      await until('the ACK', () => cp.sidecars().find((s) => s.pod === 'tls-cli' && s.ackedVersion === loaded.policyVersion));
+    } finally {
+      await sidecar.stop();
+    }
   });
 
   it('refuses to serve plaintext off loopback', async () => {
