@@ -87,6 +87,18 @@ describe('control plane over TLS', () => {
     await until('the ACK', () => cp.sidecars().find((s) => s.pod === 'tls-1' && s.ackedVersion === inForce.version));
   });
 
+  it('a relabelled pod gets the policies of its new labels without reconnecting', async () => {
+    const opened = cp.metrics.streamsOpened;
+    ports.pods.set(NS, 'tls-1', { app: 'other' });
+    const c = clients[0]!;
+    await until('the empty snapshot', () => (c.inForce?.version === 'empty' ? true : undefined));
+    expect(c.inForce?.identity.labels).toEqual({ app: 'other' });
+    ports.pods.set(NS, 'tls-1', { app: 'checkout' });
+    await until('the policy again', () => c.current);
+    expect(c.inForce?.identity.labels).toEqual({ app: 'checkout' });
+    expect(cp.metrics.streamsOpened).toBe(opened);
+  });
+
   it('a sidecar with another CA does not connect and gets no policy', async () => {
     const other = await makeCertificates(join(dir, 'other-ca'));
     ports.pods.set(NS, 'tls-2', { app: 'checkout' });

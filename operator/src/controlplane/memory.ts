@@ -43,13 +43,23 @@ export class MemoryTokenVerifier implements TokenVerifier {
 
 export class MemoryPodLookup implements PodLookup {
   readonly #pods = new Map<string, Readonly<Record<string, string>>>();
+  readonly #listeners = new Set<(namespace: string, pod: string) => void>();
 
+  /** Creates or relabels a pod. */
   set(namespace: string, pod: string, labels: Readonly<Record<string, string>>): void {
-    this.#pods.set(`${namespace}/${pod}`, { ...labels });
+    const key = `${namespace}/${pod}`;
+    const existed = this.#pods.has(key);
+    this.#pods.set(key, { ...labels });
+    if (existed) for (const listener of this.#listeners) listener(namespace, pod);
   }
 
   delete(namespace: string, pod: string): void {
-    this.#pods.delete(`${namespace}/${pod}`);
+    if (this.#pods.delete(`${namespace}/${pod}`)) for (const listener of this.#listeners) listener(namespace, pod);
+  }
+
+  onChange(listener: (namespace: string, pod: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   labels(namespace: string, pod: string): Promise<Readonly<Record<string, string>> | undefined> {

@@ -78,7 +78,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   }
   const log = options.log ?? pino({ level: 'silent' });
   const metrics = newMetrics();
-  const hub = new SnapshotHub(options.ports.policies, log);
+  const hub = new SnapshotHub(options.ports.policies, options.ports.pods, log);
   const serverOptions: ServerOptions = {
     ...CHANNEL_OPTIONS,
     // A sidecar stream lives as long as the pod; streams per connection are not limited.
@@ -148,13 +148,15 @@ class SnapshotHub {
   /** Snapshots per namespace and label set, valid until the namespace changes. */
   readonly #cache = new Map<string, Map<string, SnapshotContent>>();
   readonly #scheduled = new Set<string>();
-  readonly #unsubscribe: () => void;
+  readonly #unsubscribe: Array<() => void> = [];
 
   constructor(
     private readonly policies: PolicySource,
+    pods: PodLookup,
     private readonly log: Logger,
   ) {
-    this.#unsubscribe = policies.onChange((namespace) => this.#changed(namespace));
+    this.#unsubscribe.push(policies.onChange((namespace) => this.#changed(namespace)));
+    if (pods.onChange !== undefined) this.#unsubscribe.push(pods.onChange((namespace, pod) => void this.#relabelled(namespace, pod)));
   }
 
   /** Every stream, subscribed or not (for shutdown). */
@@ -197,7 +199,7 @@ class SnapshotHub {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.#unsubscribe();
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
     for (const stream of [...this.#all]) stream.shutdown();
     this.#all.clear();
     this.#byNamespace.clear();
@@ -212,6 +214,14 @@ class SnapshotHub {
       byLabels.set(stream.labelsKey, content);
     }
     return content;
+  }
+
+  /** A pod was relabelled: its stream gets the snapshot of its new label set. */
+  async #relabelled(namespace: string, pod: string): Promise<void> {
+    for (const stream of this.#byNamespace.get(namespace) ?? []) {
+      if (stream.identity?.pod !== pod) continue;
+      if ((await stream.relabel()) && !this.closed) stream.offer(this.#snapshot(namespace, stream));
+    }
   }
 
   /** Coalesces a burst of changes into one recomputation per namespace (on the next turn of the event loop). */

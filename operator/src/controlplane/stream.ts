@@ -97,6 +97,25 @@ export class SidecarStream {
     this.#writeSnapshot({ snapshot: { version: content.version, policies: [...content.policies], identity } });
   }
 
+  /** The pod's labels may have changed: read them again. True when they did (the caller offers a new snapshot). */
+  async relabel(): Promise<boolean> {
+    if (this.#state !== 'subscribed' || this.identity === undefined || this.labelsKey === '') return false;
+    let labels: Readonly<Record<string, string>> | undefined;
+    try {
+      labels = await this.deps.pods.labels(this.identity.namespace, this.identity.pod);
+    } catch (error) {
+      this.deps.log.warn({ err: error, pod: this.identity.pod }, 'pod lookup failed; keeping the labels known');
+      return false;
+    }
+    // A deleted pod is going away with its sidecar: keep serving what it has until then.
+    if (labels === undefined || this.#isClosed()) return false;
+    const key = labelsKey(labels);
+    if (key === this.labelsKey) return false;
+    this.labels = labels;
+    this.labelsKey = key;
+    return true;
+  }
+
   /** Server shutdown: end the stream with UNAVAILABLE so the sidecar reconnects elsewhere. */
   shutdown(): void {
     this.#finish(Status.UNAVAILABLE, 'the control plane is shutting down');
