@@ -68,6 +68,10 @@ bench-masking: build ## Masking throughput: 1M rows with 2 of 5 columns masked, 
 	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer from Debian"; apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbouncer; }; }
 	node --import tsx e2e/bench/masking.ts
 
+.PHONY: bench-controlplane
+bench-controlplane: build ## Control plane: 1,000 gRPC streams, policy-edit delivery p50/p99; writes docs/benchmarks.md
+	node --import tsx e2e/bench/controlplane.ts
+
 .PHONY: clean
 clean: ## Remove build output (keeps .tools and node_modules)
 	rm -rf sidecar/dist operator/dist $(REPORT_DIR)

@@ -5,6 +5,7 @@ import { ConfigError } from './config/errors.js';
 import { AdminServer } from './admin/server.js';
 import { ApprovalRegistry } from './approvals/registry.js';
 import { createLogger, type Logger } from './log/logger.js';
+import type { ControlPlaneClient } from './controlplane/client.js';
 import { PolicyWatcher, reloadOnSighup } from './policy/watch.js';
 import { createPolicyRuntime } from './runtime/policy-runtime.js';
 import type { PolicyRuntime } from './session/enforcer.js';
@@ -34,6 +35,9 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const approvals = new ApprovalRegistry();
   const policy = config.policyFiles.length > 0 ? await startPolicy(config, approvals, log) : undefined;
+  const controlPlane: { runtime: PolicyRuntime; client: ControlPlaneClient } | undefined =
+    // Loaded only when used: standalone sidecars do not pay for gRPC at start.
+    config.controlPlane !== undefined ? await (await import('./controlplane/runtime.js')).startControlPlanePolicy(config, log, VERSION) : undefined;
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -43,7 +47,7 @@ async function main(): Promise<void> {
       maxClientMessageBytes: config.maxClientMessageBytes,
       cancelKeys: new CancelKeys(),
       log,
-      policy: policy?.runtime,
+      policy: policy?.runtime ?? controlPlane?.runtime,
       identity: config.identity,
     },
     log,
@@ -65,7 +69,13 @@ async function main(): Promise<void> {
     admin = new AdminServer({
       approvals,
       log,
-      ready: () => (policy === undefined || policy.watcher.current !== undefined ? { ready: true } : { ready: false, reason: 'no policy loaded' }),
+      ready: () => {
+        if (controlPlane !== undefined) {
+          const reason = controlPlane.client.notReadyReason;
+          return reason === undefined ? { ready: true } : { ready: false, reason };
+        }
+        return policy === undefined || policy.watcher.current !== undefined ? { ready: true } : { ready: false, reason: 'no policy loaded' };
+      },
     });
     try {
       const bound = await admin.listen(config.admin.host, config.admin.port);
@@ -83,8 +93,9 @@ async function main(): Promise<void> {
       sslmode: config.upstream.sslmode,
       auth: config.upstream.credentials === undefined ? 'pass-through' : 'credential-injection',
       clientTls: clientTls !== undefined,
-      mode: policy === undefined ? 'pass-through (no policy)' : 'enforcing',
-      policyVersion: policy?.watcher.current?.version,
+      mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
+      controlPlane: config.controlPlane?.target,
+      policyVersion: policy?.watcher.current?.version ?? controlPlane?.client.inForce?.version,
       environment: policy?.runtime.environment,
     },
     'listening',
@@ -97,6 +108,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     server.shutdown(config.drainTimeoutMs).then(async () => {
       await admin?.close();
+      await controlPlane?.client.close();
       log.info('stopped');
       process.exit(0);
     }, () => process.exit(1));

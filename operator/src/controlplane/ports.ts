@@ -34,6 +34,12 @@ export class ControlPlaneAuthError extends Error {
 export interface PodLookup {
   /** Undefined when the pod does not exist (deleted, or the token is for another pod). */
   labels(namespace: string, pod: string): Promise<Readonly<Record<string, string>> | undefined>;
+  /**
+   * Optional: called when a pod's labels may have changed (or the pod is gone), so that a relabelled
+   * pod gets the policies of its new labels without reconnecting. Without it, labels are read when
+   * a sidecar subscribes. Returns an unsubscribe.
+   */
+  onChange?(listener: (namespace: string, pod: string) => void): () => void;
 }
 
 /**

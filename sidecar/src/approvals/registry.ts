@@ -51,6 +51,26 @@ export interface ApprovalInput {
   timeoutMs: number;
 }
 
+/** One held statement, as the session sees it, whatever decides it. */
+export interface ApprovalHold {
+  /** The approval id the client is shown: at once (local registry) or once a remote store named it (AccessRequest). */
+  readonly id: string | Promise<string>;
+  /** Settles exactly once: approved, denied, expired or cancelled. */
+  readonly outcome: Promise<ApprovalOutcome>;
+  /** The client went away or cancelled: withdraw the request. */
+  cancel(): void;
+}
+
+/**
+ * Where held statements go: the local {@link ApprovalRegistry} (standalone, decided through the
+ * admin endpoint) or the control plane (an AccessRequest per statement, see controlplane/approvals.ts).
+ */
+export interface Approvals {
+  request(input: ApprovalInput): ApprovalHold;
+  /** How a human decides request `id` (the NOTICE's HINT); default: the `dbward approvals` CLI. */
+  hint?(id: string): string;
+}
+
 /** Decided requests are kept this long for `list`, then forgotten. */
 const KEEP_DECIDED_MS = 60 * 60 * 1000;
 /** Crockford base32, without letters that read like digits. */
@@ -69,14 +89,14 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-export class ApprovalRegistry {
+export class ApprovalRegistry implements Approvals {
   private readonly entries = new Map<string, Entry>();
   private readonly listeners = new Set<(request: ApprovalRequest) => void>();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
   /** Holds a statement: returns its id at once and the outcome when it is decided or expires. */
-  request(input: ApprovalInput): { id: string; outcome: Promise<ApprovalOutcome> } {
+  request(input: ApprovalInput): { id: string; outcome: Promise<ApprovalOutcome>; cancel(): void } {
     this.prune();
     const created = this.now();
     const request: ApprovalRequest = {
@@ -100,7 +120,7 @@ export class ApprovalRegistry {
     entry.timer.unref();
     this.entries.set(request.id, entry);
     this.emit(request);
-    return { id: request.id, outcome };
+    return { id: request.id, outcome, cancel: () => this.cancel(request.id) };
   }
 
   approve(id: string, by: string, reason?: string): ApprovalRequest {

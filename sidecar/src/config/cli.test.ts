@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCli, parseDuration, parseListen, parseSize } from './cli.js';
 import { ConfigError } from './errors.js';
@@ -116,5 +119,48 @@ describe('value parsers', () => {
 
   it('parses IPv6 upstream hosts and percent-encoded database names', () => {
     expect(parseUpstreamUrl('postgres://[::1]:5433/my%20db')).toMatchObject({ host: '::1', port: 5433, database: 'my db' });
+  });
+});
+
+describe('control plane flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbward-cli-cp-'));
+  const token = join(dir, 'token');
+  const empty = join(dir, 'empty');
+  const ca = join(dir, 'ca.pem');
+  const labels = join(dir, 'labels');
+  writeFileSync(token, 'eyJhbGciOi...\n');
+  writeFileSync(empty, '\n');
+  writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n');
+  writeFileSync(labels, 'app="checkout"\ntier="backend"\n');
+  const base = ['--upstream', UPSTREAM];
+
+  it('reads --control-plane and its companions (flags and env)', () => {
+    const config = run([...base, '--control-plane', 'dbward-operator.dbward-system.svc:9443', '--control-plane-token-file', token, '--control-plane-ca-file', ca, '--policy-cache-dir', join(dir, 'cache')]);
+    expect(config.controlPlane).toEqual({ target: 'dbward-operator.dbward-system.svc:9443', host: 'dbward-operator.dbward-system.svc', tokenFile: token, ca: Buffer.from('-----BEGIN CERTIFICATE-----\n'), cacheDir: join(dir, 'cache') });
+    const fromEnv = run([], { DBWARD_UPSTREAM: UPSTREAM, DBWARD_CONTROL_PLANE: '127.0.0.1:9443', DBWARD_CONTROL_PLANE_TOKEN_FILE: token });
+    expect(fromEnv.controlPlane).toMatchObject({ target: '127.0.0.1:9443', ca: undefined, cacheDir: undefined });
+    expect(run(base).controlPlane).toBeUndefined();
+  });
+
+  it('--identity-labels-file gives identity.labels; --identity labels.* win', () => {
+    expect(run([...base, '--identity-labels-file', labels]).identity.labels).toEqual({ app: 'checkout', tier: 'backend' });
+    expect(run([...base, '--identity-labels-file', labels, '--identity', 'labels.tier=batch']).identity.labels).toEqual({ app: 'checkout', tier: 'batch' });
+    expect(run([], { DBWARD_UPSTREAM: UPSTREAM, DBWARD_IDENTITY_LABELS_FILE: labels }).identity.labels).toEqual({ app: 'checkout', tier: 'backend' });
+  });
+
+  it.each([
+    ['with --policy', ['--control-plane', '127.0.0.1:9443', '--control-plane-token-file', token, '--policy', 'p.yaml'], '--control-plane', /cannot be combined with --policy/],
+    ['without a token file', ['--control-plane', '127.0.0.1:9443'], '--control-plane-token-file', /is required/],
+    ['an unreadable token file', ['--control-plane', '127.0.0.1:9443', '--control-plane-token-file', join(dir, 'missing')], '--control-plane-token-file', /ENOENT/],
+    ['an empty token file', ['--control-plane', '127.0.0.1:9443', '--control-plane-token-file', empty], '--control-plane-token-file', /is empty/],
+    ['plaintext off loopback', ['--control-plane', '10.0.0.5:9443', '--control-plane-token-file', token], '--control-plane-ca-file', /is required for a control plane outside loopback/],
+    ['a bad address', ['--control-plane', 'operator', '--control-plane-token-file', token], '--control-plane', /expected host:port/],
+    ['port 0', ['--control-plane', '127.0.0.1:0', '--control-plane-token-file', token], '--control-plane', /port 0/],
+    ['a companion without --control-plane', ['--control-plane-token-file', token], '--control-plane-token-file', /needs --control-plane/],
+    ['a cache dir that is a file', ['--control-plane', '127.0.0.1:9443', '--control-plane-token-file', token, '--policy-cache-dir', token], '--policy-cache-dir', /is not a writable directory/],
+    ['a malformed labels file', ['--identity-labels-file', token], '--identity-labels-file', /line 1/],
+  ])('rejects %s', (_name, args, flag, message) => {
+    expect(flagOf(() => parseCli([...base, ...args], {}))).toBe(flag);
+    expect(() => parseCli([...base, ...args], {})).toThrow(message);
   });
 });

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
+import { LabelsFileError, parseLabelsFile } from './labels-file.js';
 import { parseUpstreamUrl, type UpstreamTarget } from './upstream-url.js';
 
 /** Where the sidecar listens for clients. */
@@ -10,13 +11,28 @@ export interface ListenAddress {
   port: number;
 }
 
+/** Where the policy comes from when it is not a file: the gRPC control plane (docs/control-plane.md). */
+export interface ControlPlaneConfig {
+  /** `host:port` as given. */
+  target: string;
+  host: string;
+  /** Projected service-account token, re-read on each connect. */
+  tokenFile: string;
+  /** PEM CA of the control plane's certificate; undefined: plaintext (loopback only). */
+  ca: Buffer | undefined;
+  /** Last-known-good snapshot directory; undefined: none. */
+  cacheDir: string | undefined;
+}
+
 /** Everything `dbward-sidecar` was told, validated. */
 export interface SidecarConfig {
   upstream: UpstreamTarget;
   listen: ListenAddress;
   policyFiles: string[];
   environment: string;
-  /** Workload identity given with --identity k=v (labels.x=y for labels). */
+  /** --control-plane and its companions; exclusive with --policy. */
+  controlPlane: ControlPlaneConfig | undefined;
+  /** Workload identity given with --identity k=v (labels.x=y for labels) and --identity-labels-file. */
   identity: { fields: Record<string, string>; labels: Record<string, string> };
   otlpEndpoint: string | undefined;
   admin: ListenAddress | undefined;
@@ -54,6 +70,11 @@ const FLAGS = {
   'drain-timeout': { env: 'DBWARD_DRAIN_TIMEOUT' },
   'max-message-size': { env: 'DBWARD_MAX_MESSAGE_SIZE' },
   'log-level': { env: 'DBWARD_LOG_LEVEL' },
+  'control-plane': { env: 'DBWARD_CONTROL_PLANE' },
+  'control-plane-token-file': { env: 'DBWARD_CONTROL_PLANE_TOKEN_FILE' },
+  'control-plane-ca-file': { env: 'DBWARD_CONTROL_PLANE_CA_FILE' },
+  'policy-cache-dir': { env: 'DBWARD_POLICY_CACHE_DIR' },
+  'identity-labels-file': { env: 'DBWARD_IDENTITY_LABELS_FILE' },
 } as const satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
@@ -64,6 +85,9 @@ export const USAGE = `usage: dbward-sidecar --upstream postgres://[user[:passwor
                       [--otlp-endpoint http://127.0.0.1:4318] [--admin 127.0.0.1:9901]
                       [--tls-cert cert.pem --tls-key key.pem] [--connect-timeout 10s] [--startup-timeout 60s]
                       [--drain-timeout 30s] [--max-message-size 64MB] [--log-level info]
+                      [--control-plane host:port --control-plane-token-file token
+                       [--control-plane-ca-file ca.pem] [--policy-cache-dir dir]]   (instead of --policy)
+                      [--identity-labels-file /etc/podinfo/labels]
 Every flag also reads an environment variable: --upstream -> DBWARD_UPSTREAM, --listen -> DBWARD_LISTEN, ...
 Multi-valued variables (DBWARD_POLICY, DBWARD_IDENTITY) are comma-separated.`;
 
@@ -120,14 +144,20 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
   if (otlpEndpoint !== undefined && !/^https?:\/\//.test(otlpEndpoint)) {
     throw new ConfigError('--otlp-endpoint', `must be an http:// or https:// URL, got "${otlpEndpoint}"`);
   }
+  const policyFiles = many('policy');
+  const controlPlane = parseControlPlane(one, policyFiles);
+  const identity = parseIdentity(many('identity'));
+  const labelsFile = one('identity-labels-file');
+  if (labelsFile !== undefined) identity.labels = { ...readLabelsFile(labelsFile), ...identity.labels };
   return {
     kind: 'run',
     config: {
       upstream,
       listen,
-      policyFiles: many('policy'),
+      policyFiles,
+      controlPlane,
       environment: one('environment') ?? '',
-      identity: parseIdentity(many('identity')),
+      identity,
       otlpEndpoint,
       admin: adminRaw === undefined ? undefined : parseAdmin(adminRaw),
       clientTls:
@@ -163,10 +193,67 @@ function parseFlags(argv: readonly string[]) {
       'drain-timeout': { type: 'string' },
       'max-message-size': { type: 'string' },
       'log-level': { type: 'string' },
+      'control-plane': { type: 'string' },
+      'control-plane-token-file': { type: 'string' },
+      'control-plane-ca-file': { type: 'string' },
+      'policy-cache-dir': { type: 'string' },
+      'identity-labels-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
   });
+}
+
+/**
+ * --control-plane and its companions. The control plane delivers the policy, so --policy with it
+ * is a configuration error (two sources of truth would disagree silently).
+ */
+function parseControlPlane(one: (name: FlagName) => string | undefined, policyFiles: readonly string[]): ControlPlaneConfig | undefined {
+  const target = one('control-plane');
+  const tokenFile = one('control-plane-token-file');
+  const caFile = one('control-plane-ca-file');
+  const cacheDir = one('policy-cache-dir');
+  if (target === undefined) {
+    const orphan = tokenFile !== undefined ? '--control-plane-token-file' : caFile !== undefined ? '--control-plane-ca-file' : cacheDir !== undefined ? '--policy-cache-dir' : undefined;
+    if (orphan !== undefined) throw new ConfigError(orphan, 'needs --control-plane (or DBWARD_CONTROL_PLANE)');
+    return undefined;
+  }
+  if (policyFiles.length > 0) {
+    throw new ConfigError('--control-plane', 'cannot be combined with --policy: the control plane delivers the policy (use one or the other)');
+  }
+  const address = parseListen(target, '--control-plane');
+  if (address.port === 0) throw new ConfigError('--control-plane', 'port 0 is not a port to connect to');
+  if (tokenFile === undefined) throw new ConfigError('--control-plane-token-file', 'is required with --control-plane (the projected service-account token)');
+  const token = readFlagFile(tokenFile, '--control-plane-token-file');
+  if (token.toString('utf8').trim() === '') throw new ConfigError('--control-plane-token-file', `${tokenFile} is empty`);
+  if (caFile === undefined && !isLoopback(address.host)) {
+    throw new ConfigError('--control-plane-ca-file', `is required for a control plane outside loopback (got ${address.host}): the policy and approvals must not travel in plaintext`);
+  }
+  if (cacheDir !== undefined) {
+    try {
+      mkdirSync(cacheDir, { recursive: true });
+      accessSync(cacheDir, fsConstants.W_OK | fsConstants.R_OK);
+    } catch (cause) {
+      throw new ConfigError('--policy-cache-dir', `${cacheDir} is not a writable directory: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
+    }
+  }
+  return {
+    target,
+    host: address.host,
+    tokenFile,
+    ca: caFile === undefined ? undefined : readFlagFile(caFile, '--control-plane-ca-file'),
+    cacheDir,
+  };
+}
+
+function readLabelsFile(path: string): Record<string, string> {
+  const text = readFlagFile(path, '--identity-labels-file').toString('utf8');
+  try {
+    return parseLabelsFile(text);
+  } catch (cause) {
+    if (cause instanceof LabelsFileError) throw new ConfigError('--identity-labels-file', `${path}: ${cause.message}`, { cause });
+    throw cause;
+  }
 }
 
 /** `host:port`, `[v6]:port` or `:port` (all interfaces of 127.0.0.1 is NOT implied: host is required). */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ApprovalRegistry } from '../approvals/registry.js';
+import type { Approvals } from '../approvals/registry.js';
 import { decideStatement, type CompiledPolicySet } from '../policy/index.js';
 import type { PolicyRuntime, SessionSql } from '../session/enforcer.js';
 import type { ActivePolicy, Identity, StatementDecision } from '../session/policy-gate.js';
@@ -13,7 +13,7 @@ import { FactsCache, type CatalogSnapshot, type StatementFacts } from '../sql/in
 export interface PolicyRuntimeOptions {
   /** The compiled policy set in force, or undefined before the first one loaded. */
   current: () => CompiledPolicySet | undefined;
-  approvals: ApprovalRegistry;
+  approvals: Approvals;
   /** `--environment`; when empty, the policies' own `spec.environment` applies. */
   environment: string;
   /** How long a database's catalog snapshot is trusted without a refresh. Default 5 minutes. */

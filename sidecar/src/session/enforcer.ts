@@ -1,4 +1,4 @@
-import type { ApprovalOutcome, ApprovalRegistry } from '../approvals/registry.js';
+import type { ApprovalHold, ApprovalOutcome, Approvals } from '../approvals/registry.js';
 import { refusal, type Refusal } from '../errors/catalog.js';
 import type { Logger } from '../log/logger.js';
 import { CATALOG_QUERY, copyOutFormat, parseCatalogSnapshot, type CatalogSnapshot, type CopyOutFormat } from '../sql/index.js';
@@ -43,7 +43,7 @@ export interface PolicyRuntime {
   catalogOf(database: string): CatalogSnapshot | undefined;
   /** Key of the `hash` mask (HMAC-SHA-256), so hashed values join across sessions. */
   maskKey: Buffer;
-  approvals: ApprovalRegistry;
+  approvals: Approvals;
   environment: string;
 }
 
@@ -139,7 +139,7 @@ const PATH_CHANGING = /^(SET|RESET|DISCARD)\b/;
 const SEARCH_PATH_QUERY = 'SELECT to_json(current_schemas(false))::text /* dbward: search_path */';
 
 interface Held {
-  approvalId: string;
+  approval: ApprovalHold;
   kind: 'query' | 'parse' | 'function-call';
   frame: Buffer;
   poison: Buffer;
@@ -658,14 +658,14 @@ export class PolicyEnforcer {
   /** A CancelRequest for this session: withdraws a held statement. Returns true if it did. */
   cancelHeld(): boolean {
     if (this.held === null) return false;
-    this.runtime.approvals.cancel(this.held.approvalId);
+    this.held.approval.cancel();
     return true;
   }
 
   /** The session is closing: withdraw what is held. */
   close(): void {
     this.closed = true;
-    if (this.held !== null) this.runtime.approvals.cancel(this.held.approvalId);
+    if (this.held !== null) this.held.approval.cancel();
   }
 
   private judge(decide: (ctx: GateContext) => Verdict): Verdict {
@@ -711,7 +711,7 @@ export class PolicyEnforcer {
         return;
       case 'hold': {
         const statement = verdict.facts.map((f) => f.text).join('; ');
-        const { id, outcome } = this.runtime.approvals.request({
+        const approval = this.runtime.approvals.request({
           rule: verdict.rule,
           ...(verdict.message !== undefined ? { message: verdict.message } : {}),
           statement,
@@ -719,22 +719,28 @@ export class PolicyEnforcer {
           sessionId: this.sessionId,
           timeoutMs: verdict.timeoutMs,
         });
-        this.held = { approvalId: id, kind, frame: Buffer.from(buf.subarray(start, end)), poison, facts: verdict.facts };
-        this.log.info({ approval: id, rule: verdict.rule }, 'statement held for approval');
-        this.outlet.sendToClient(
-          noticeResponse(
-            new Map([
-              ['S', 'NOTICE'],
-              ['V', 'NOTICE'],
-              ['C', '00000'],
-              ['M', `dbward: waiting for approval ${id}`],
-              ['D', `rule ${verdict.rule}${verdict.message !== undefined ? `: ${verdict.message}` : ''}`],
-              ['H', `dbward approvals approve ${id}   (or deny ${id})`],
-            ]),
-          ),
-        );
-        this.outlet.flush();
-        outcome.then((result) => this.release(result), (error: unknown) => this.log.error({ err: error }, 'approval wait failed'));
+        this.held = { approval, kind, frame: Buffer.from(buf.subarray(start, end)), poison, facts: verdict.facts };
+        // A remote store (the control plane's AccessRequest) names the request later: announce it then.
+        const announce = (id: string): void => {
+          if (this.held?.approval !== approval || this.closed) return;
+          this.log.info({ approval: id, rule: verdict.rule }, 'statement held for approval');
+          this.outlet.sendToClient(
+            noticeResponse(
+              new Map([
+                ['S', 'NOTICE'],
+                ['V', 'NOTICE'],
+                ['C', '00000'],
+                ['M', `dbward: waiting for approval ${id}`],
+                ['D', `rule ${verdict.rule}${verdict.message !== undefined ? `: ${verdict.message}` : ''}`],
+                ['H', this.runtime.approvals.hint?.(id) ?? `dbward approvals approve ${id}   (or deny ${id})`],
+              ]),
+            ),
+          );
+          this.outlet.flush();
+        };
+        if (typeof approval.id === 'string') announce(approval.id);
+        else approval.id.then(announce, () => undefined);
+        approval.outcome.then((result) => this.release(result), (error: unknown) => this.log.error({ err: error }, 'approval wait failed'));
         return;
       }
     }
@@ -744,12 +750,12 @@ export class PolicyEnforcer {
     const held = this.held;
     if (held === null || this.closed) return;
     this.held = null;
-    this.log.info({ approval: held.approvalId, state: outcome.state, by: outcome.request.decidedBy }, 'approval settled');
+    this.log.info({ approval: outcome.request.id, state: outcome.state, by: outcome.request.decidedBy }, 'approval settled');
     if (outcome.state === 'approved') {
       this.pushForwarded(held.kind, held.facts, held.frame, 0);
       this.outlet.sendToServer(held.frame);
     } else {
-      this.expected.push(held.kind, approvalRefusal(held.approvalId, outcome.state, outcome.request.reason));
+      this.expected.push(held.kind, approvalRefusal(outcome.request.id, outcome.state, outcome.request.reason));
       this.outlet.sendToServer(held.poison);
     }
     this.replayQueued();
