@@ -164,6 +164,17 @@ describe('other ways out, closed', () => {
     expect(revealed.bytes.includes(Buffer.from('123-45-6789'))).toBe(true);
   });
 
+  it('masks COPY rows in the extended protocol too', async () => {
+    const raw = await RawClient.login(agent.port, { user: 'app', database: 'app' });
+    raw.send(Buffer.concat([parse('', 'COPY customers TO STDOUT WITH (FORMAT csv)'), bind('', '', [], [], []), execute('', 0), sync()]));
+    await raw.waitFor((f) => f.code === 0x5a, 10_000);
+    raw.close();
+    const { bytes } = received(raw);
+    expect(raw.frames.map((f) => String.fromCharCode(f.code)).join('')).toBe('12HdddcCZ');
+    expect(leaks(bytes)).toEqual([]);
+    expect(bytes.toString('latin1')).toContain('***@cobol.example');
+  });
+
   it('refuses COPY it cannot parse the rows of', async () => {
     const refused = await rawOutcome(agent, "COPY customers TO STDOUT WITH (FORMAT csv, FORCE_NULL (email))");
     expect(refused.codes).toMatch(/E/);
