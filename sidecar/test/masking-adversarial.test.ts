@@ -117,6 +117,8 @@ create materialized view mv_people as select id, full_name as who, ssn as tax_id
 create function get_ssns() returns setof text language sql stable as 'select ssn from customers';
 create function person(i int) returns text language sql stable as $$ select full_name from customers where id = i $$;
 create function opaque_names() returns setof text language plpgsql stable as $$ begin return query select full_name from customers; end $$;
+create function has_ssn(x text) returns boolean language sql stable as 'select exists (select 1 from customers where ssn = x)';
+create function contacts() returns table (who text, mail text) language sql stable as 'select full_name, email from customers';
 create table notes_copy (id int, body text);
 `;
 
@@ -196,10 +198,13 @@ const CASES: Case[] = [
   { sql: 'select z, who from v_nested', outcomes: ['mask'] },
   { sql: 'select contact from v_expr', outcomes: ['mask'] },
   { sql: 'select who, tax_id from mv_people', outcomes: ['mask'] },
-  { sql: 'select get_ssns()', outcomes: ['mask', 'deny'] },
-  { sql: 'select * from get_ssns() as s', outcomes: ['mask', 'deny'] },
-  { sql: 'select person(1), person(2)', outcomes: ['mask', 'deny'] },
-  { sql: 'select opaque_names()', outcomes: ['mask', 'deny'] },
+  { sql: 'select get_ssns()', outcomes: ['mask'] },
+  { sql: 'select * from get_ssns() as s', outcomes: ['mask'] },
+  { sql: 'select person(1), person(2)', outcomes: ['mask'] },
+  { sql: 'select opaque_names()', outcomes: ['deny'] },
+  { sql: "select has_ssn('123-45-6789')", outcomes: ['deny'] },
+  { sql: 'select * from contacts()', outcomes: ['mask'] },
+  { sql: 'select c.who, upper(c.mail) from contacts() c', outcomes: ['mask'] },
   { sql: "select query_to_xml('select full_name, ssn from customers', true, false, '')", outcomes: ['deny'] },
   { sql: "select table_to_xml('customers', true, false, '')", outcomes: ['deny'] },
   { sql: "select * from ts_stat('select to_tsvector(''simple'', full_name) from customers')", outcomes: ['deny'] },

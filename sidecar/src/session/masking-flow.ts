@@ -6,7 +6,8 @@ import { maskedColumnsMovedOut, masksAnything, readsMaskedColumn, type MaskerCon
  * (issue 4: "a derivation that touches a masked source and cannot be analysed is denied, not
  * guessed"). Pure: the facts of one statement and the masking context in, the reason to refuse out.
  *
- * - Code the sidecar cannot read: DO, CALL, user-defined functions (bodies are not analysed), and
+ * - Code the sidecar cannot read: DO, CALL, user-defined functions other than single-overload
+ *   `LANGUAGE sql` ones (whose bodies the analyzer reads), and
  *   built-ins that run SQL given as text (`query_to_xml`, `table_to_xml`, `ts_stat`, `dblink`...).
  *   Refused when any column of the database is masked for the identity.
  * - Side channels: `set_config` (read back with `current_setting`), `pg_notify` (a notification to
@@ -44,8 +45,11 @@ export function maskingFlowRefusal(ctx: MaskerContext, facts: StatementFacts, se
       if (masksAnything(ctx)) return `dbward.masking: ${fn}() runs SQL given as text, which dbward cannot analyse, and some columns are masked for you`;
     } else if (builtin && SIDE_CHANNELS.has(base)) {
       if (readsMaskedColumn(ctx, facts)) return `dbward.masking: ${fn}() could carry values of masked columns out of the result`;
+    } else if (!builtin && schema !== undefined && ctx.catalog?.functions[`${schema}.${base}`]?.body !== undefined) {
+      // A SQL function whose body the analyzer read: its result's lineage, the tables it reads and
+      // the functions it calls are part of this statement's facts (and checked like them).
     } else if (!builtin && masksAnything(ctx)) {
-      return `dbward.masking: ${fn}() is not a built-in function; dbward does not analyse function bodies, and some columns are masked for you`;
+      return `dbward.masking: ${fn}() is not a built-in function and not a SQL function whose body dbward can read, and some columns are masked for you`;
     }
   }
   if (facts.writeTables.length > 0) {

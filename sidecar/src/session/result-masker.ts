@@ -102,7 +102,9 @@ function decideField(ctx: MaskerContext, field: FieldDescription, index: number,
     derived = out.derived;
     opaque = out.opaque;
     sources = out.sources.map((s) => ({ table: s.table, name: s.column, type: sourceType(ctx.catalog, s) ?? typeName }));
-  } else if (viewColumn) {
+  } else if (viewColumn || (sources.length === 0 && field.tableOid === 0 && facts !== undefined && facts.output.length !== count)) {
+    // A view column without lineage, or a result whose shape the analysis got wrong: it could
+    // carry anything the statement reads.
     opaque = true;
   }
   const masks: MaskName[] = [];

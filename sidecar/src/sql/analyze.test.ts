@@ -92,6 +92,26 @@ describe('analyzeQuery: details', () => {
     ]);
   });
 
+  it('traces SQL functions through their bodies: result, tables read, predicates, nested calls', () => {
+    const catalog = {
+      ...CATALOG,
+      functions: {
+        ...CATALOG.functions,
+        'public.ssns': { volatility: 's' as const, languages: ['sql'], body: 'SELECT ssn FROM customers' },
+        'public.has_ssn': { volatility: 's' as const, languages: ['sql'], body: 'SELECT EXISTS (SELECT 1 FROM customers WHERE ssn = $1)' },
+        'public.wrapped': { volatility: 's' as const, languages: ['sql'], body: 'SELECT lower(ssns())' },
+        'public.loop': { volatility: 's' as const, languages: ['sql'], body: 'SELECT loop()' },
+      },
+    };
+    const ctx2 = { searchPath: ['public'], catalog };
+    const ssn = { table: 'public.customers', column: 'ssn' };
+    expect(one('SELECT ssns()', ctx2)).toMatchObject({ readTables: ['public.customers'], output: [{ name: 'ssns', sources: [ssn], derived: true }] });
+    expect(one('SELECT s FROM ssns() AS s', ctx2).output).toEqual([{ name: 's', sources: [ssn], derived: true, opaque: false }]);
+    expect(one("SELECT has_ssn('x')", ctx2).predicateColumns).toEqual([ssn]);
+    expect(one('SELECT wrapped()', ctx2)).toMatchObject({ functions: ['lower', 'ssns', 'wrapped'], output: [{ sources: [ssn] }] });
+    expect(one('SELECT loop()', ctx2).functions).toEqual(['loop']);
+  });
+
   it('survives views that refer to themselves', () => {
     const catalog = { ...CATALOG, relations: { public: { loop: { kind: 'view' as const, columns: [{ name: 'x', type: 'int' }], definition: 'SELECT x FROM loop' } } } };
     expect(one('SELECT x FROM loop', { searchPath: ['public'], catalog }).tables).toEqual(['public.loop']);

@@ -20,7 +20,7 @@ import { bareName, figureColname } from './colname.js';
 import { BUILTIN_OPERATORS, SET_RETURNING_COLUMNS } from './builtins.js';
 import { type CatalogSnapshot, catalogRelation } from './catalog.js';
 import type { ColumnRef } from './facts.js';
-import { type AnalysisContext, isReadOnlyFunction, qualifyRelation } from './names.js';
+import { type AnalysisContext, functionSchema, isReadOnlyFunction, qualifyRelation } from './names.js';
 import {
   type Col, type Lineage, type Relation, type Scope, type Shape, CONSTANT, EMPTY_SHAPE, columnOf, combine,
   expandStar, findRelation, named, newScope, openTable, renameShape, resolve, resolveName, sourceKey, wholeRow,
@@ -34,9 +34,20 @@ interface ViewLineage {
   reads: string[];
   functions: string[];
   effectUnknown: boolean;
+  /** SQL function bodies: columns their predicates use (a function can probe a masked column). */
+  predicates?: ColumnRef[];
 }
 
 const viewCache = new WeakMap<CatalogSnapshot, Map<string, ViewLineage | null>>();
+/** SQL function bodies, analyzed once per catalog snapshot (same shape as a view's lineage). */
+const functionCache = new WeakMap<CatalogSnapshot, Map<string, ViewLineage | null>>();
+
+/** Sources without repeats, in first-seen order. */
+function uniqueSources(sources: readonly ColumnRef[]): ColumnRef[] {
+  const seen = new Map<string, ColumnRef>();
+  for (const s of sources) if (!seen.has(sourceKey(s))) seen.set(sourceKey(s), s);
+  return [...seen.values()];
+}
 
 /** Lower-cased, dot-joined function name (PostgreSQL folds unquoted names already). */
 function functionName(parts: readonly string[]): string {
@@ -384,6 +395,47 @@ export class Analyzer {
     };
   }
 
+  /**
+   * The analysis of a user-defined SQL function's body (the last statement: its result), merged
+   * into this statement's facts: the tables it reads and the functions it calls. Undefined for
+   * built-ins, other languages, or bodies that do not parse.
+   */
+  sqlFunctionBody(display: string): ViewLineage | undefined {
+    const catalog = this.ctx.catalog;
+    if (catalog === undefined) return undefined;
+    const schema = functionSchema(display, this.ctx.searchPath, catalog);
+    const name = display.slice(display.lastIndexOf('.') + 1);
+    const key = `${schema ?? ''}.${name}`;
+    const body = schema === undefined ? undefined : catalog.functions[key]?.body;
+    if (body === undefined || this.viewsInProgress.has(`fn:${key}`)) return undefined;
+    let cache = functionCache.get(catalog);
+    if (cache === undefined) functionCache.set(catalog, (cache = new Map()));
+    let result = cache.get(key);
+    if (result === undefined) {
+      this.viewsInProgress.add(`fn:${key}`);
+      try {
+        const stmts = list((parseSync(body) as { stmts?: unknown }).stmts);
+        const raw = stmts[stmts.length - 1];
+        const stmt = isObject(raw) ? raw.stmt : undefined;
+        const searchPath = catalog.searchPath.length > 0 ? catalog.searchPath : this.ctx.searchPath;
+        const inner = new Analyzer({ searchPath, catalog }, this.viewsInProgress);
+        const shape = inner.query(stmt, undefined, false);
+        for (const other of stmts.slice(0, -1)) inner.query(isObject(other) ? other.stmt : undefined, undefined, false);
+        result = { shape, reads: [...inner.reads, ...inner.writes], functions: [...inner.functions], effectUnknown: inner.effectUnknown, predicates: [...inner.predicate.values()] };
+      } catch {
+        result = null;
+      } finally {
+        this.viewsInProgress.delete(`fn:${key}`);
+      }
+      cache.set(key, result);
+    }
+    if (result === null) return undefined;
+    for (const t of result.reads) this.read(t);
+    for (const fn of result.functions) this.functions.add(fn);
+    for (const p of result.predicates ?? []) this.predicate.set(sourceKey(p), p);
+    return result;
+  }
+
   /** Analyze a view's definition once per catalog snapshot; undefined when unavailable. */
   private viewLineage(table: string, definition: string | undefined): ViewLineage | undefined {
     const catalog = this.ctx.catalog;
@@ -459,7 +511,17 @@ export class Analyzer {
       const fname = names(fc?.funcname);
       const base = (fname[fname.length - 1] ?? '').toLowerCase();
       const builtin = fc !== undefined && (fname.length === 1 || fname[0] === 'pg_catalog') && SET_RETURNING_COLUMNS.has(base);
-      const lineage: Lineage = { sources: l.sources, derived: true, opaque: l.opaque || !builtin };
+      const body = fc === undefined || builtin ? undefined : this.sqlFunctionBody(functionName(fname));
+      const lineage: Lineage = { sources: l.sources, derived: true, opaque: l.opaque || (!builtin && body === undefined) };
+      if (body !== undefined && coldefs.length === 0 && body.shape.open.length === 0) {
+        // A SQL function in FROM: its body's columns (one column: named after the alias or the function).
+        const bodyCols = body.shape.cols.map((c) => ({ ...c, derived: true, sources: uniqueSources([...c.sources, ...l.sources]), opaque: c.opaque || l.opaque }));
+        if (bodyCols.length === 1) cols.push(named(alias ?? base, bodyCols[0]!));
+        // Several columns: their names (OUT parameters) are not in the catalog snapshot, so any
+        // column of the function carries any of the body's sources.
+        else open.push({ lineage: { ...combine(bodyCols), derived: true, opaque: true } });
+        continue;
+      }
       if (coldefs.length > 0) {
         for (const d of coldefs) cols.push(named(nodeOf<ColumnDef>(d, 'ColumnDef')?.colname ?? '?column?', lineage));
         coldefs = [];
@@ -701,6 +763,12 @@ export class Analyzer {
     const display = f.funcformat === 'COERCE_SQL_SYNTAX' && parts[0] === 'pg_catalog' ? parts.slice(1) : parts;
     this.callFunction(parts, functionName(display));
     const inputs: Lineage[] = [];
+    const body = this.sqlFunctionBody(functionName(display));
+    if (body !== undefined) {
+      // A SQL function's result is its body's first column, computed from its arguments too.
+      const first = body.shape.cols[0];
+      inputs.push({ ...(first === undefined ? CONSTANT : first.star ? combine(body.shape.cols) : first), derived: true });
+    }
     for (const a of list(f.args)) inputs.push(this.expr(a, scope, pred));
     for (const o of list(f.agg_order)) inputs.push(this.expr(nodeOf<SortBy>(o, 'SortBy')?.node, scope, pred));
     if (f.agg_filter !== undefined) inputs.push(this.expr(f.agg_filter, scope, true));

@@ -37,6 +37,11 @@ export interface CatalogFunction {
   volatility: 'i' | 's' | 'v';
   /** pg_language.lanname of the overloads: `internal`, `sql`, `plpgsql`, `c`, ... */
   languages: string[];
+  /**
+   * The body (prosrc) of a user-defined `LANGUAGE sql` function with a single overload: the
+   * analyzer traces its result to the columns it reads. Absent for everything else.
+   */
+  body?: string;
 }
 
 export interface CatalogSnapshot {
@@ -73,11 +78,13 @@ export const CATALOG_QUERY = `SELECT json_build_object(
         AND n.nspname <> 'pg_toast' AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
       GROUP BY n.nspname) s),
   'functions', (
-    SELECT coalesce(json_object_agg(f.name, json_build_object('volatility', f.volatility, 'languages', f.languages)), '{}'::json)
+    SELECT coalesce(json_object_agg(f.name, json_build_object('volatility', f.volatility, 'languages', f.languages, 'body', f.body)), '{}'::json)
     FROM (
       SELECT n.nspname || '.' || p.proname AS name,
              max(p.provolatile::text) AS volatility,
-             json_agg(DISTINCT l.lanname) AS languages
+             json_agg(DISTINCT l.lanname) AS languages,
+             CASE WHEN count(*) = 1 AND min(l.lanname) = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                  THEN nullif(min(p.prosrc), '') END AS body
       FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
@@ -146,6 +153,7 @@ export function parseCatalogSnapshot(json: string | unknown): CatalogSnapshot {
       throw new CatalogFormatError(`function ${name} is malformed`);
     }
     functions[name] = { volatility: f.volatility, languages: stringArray(f.languages ?? [], `function ${name} languages`) };
+    if (typeof f.body === 'string') functions[name].body = f.body;
   }
   return { searchPath, relations, functions };
 }
