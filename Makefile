@@ -63,6 +63,10 @@ bench: build ## Benchmarks: direct vs pgbouncer vs sidecar; writes docs/benchmar
 	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer from Debian"; apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbouncer; }; }
 	node --import tsx e2e/bench/run.ts
 
+.PHONY: crds
+crds: build ## Generate crds/*.yaml and charts/dbward/crds/ from the zod schemas
+	node operator/dist/crd/generate.js
+
 .PHONY: clean
 clean: ## Remove build output (keeps .tools and node_modules)
 	rm -rf sidecar/dist operator/dist $(REPORT_DIR)
