@@ -94,14 +94,22 @@ export class KubeClient {
     });
   }
 
+  /** 429 TooManyRequests (the request was not processed, e.g. a watch cache still initializing) is retried, honouring Retry-After. */
   async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const res = await this.send(method, path, body, contentType);
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw apiError(status, text, method, path);
-    return (text === '' ? undefined : JSON.parse(text)) as T;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.send(method, path, body, contentType);
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const status = res.statusCode ?? 0;
+      if (status === 429 && attempt < 20) {
+        const after = Number(res.headers['retry-after'] ?? '0');
+        await new Promise((r) => setTimeout(r, Math.min(Number.isFinite(after) && after > 0 ? after * 1000 : 250, 2_000)));
+        continue;
+      }
+      if (status < 200 || status >= 300) throw apiError(status, text, method, path);
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    }
   }
 
   get<T>(path: string): Promise<T> {

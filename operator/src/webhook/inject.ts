@@ -84,6 +84,7 @@ export function inject(pod: V1Pod, namespace: NamespaceInfo, policies: readonly 
   if (namespace.name === settings.operatorNamespace) return skip(`namespace ${namespace.name} is the operator's own`);
   if (namespace.labels?.[INJECTION_LABEL] !== 'enabled') return skip(`namespace ${namespace.name} is not labelled ${INJECTION_LABEL}=enabled`);
   if (annotations[INJECT_ANNOTATION] === 'false') return skip(`pod ${podName} opted out (${INJECT_ANNOTATION}: "false")`);
+  if (labels[INJECT_ANNOTATION] === 'false') return skip(`pod ${podName} opted out (label ${INJECT_ANNOTATION}: "false")`);
   if (pod.spec?.hostNetwork === true) return skip(`pod ${podName} uses hostNetwork: its loopback is the node's`);
 
   const selecting = policies
