@@ -137,7 +137,9 @@ describe('informer', () => {
 describe('leader election', () => {
   it('the other replica takes over when the leader stops, and reconciles', async () => {
     await a.stop();
+    expect(b.pending).toBeGreaterThan(0); // keys queued while following
     await eventually('replica-b leads', () => (b.leader.isLeader ? true : undefined), 10_000);
+    await eventually('queue drained by the new leader without new events', () => (b.pending === 0 ? true : undefined), 10_000);
     await apply('after-failover', '{}');
     const cond = await eventually('after-failover Ready', () => readyOf('after-failover'));
     expect(cond.status).toBe('True');

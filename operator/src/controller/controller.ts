@@ -48,6 +48,11 @@ export class PolicyController implements RejectionSink {
   private readonly recentEvents = new Map<string, number>();
   private working = false;
   private stopped = false;
+  /** Keys waiting to be reconciled (for tests and metrics). */
+  get pending(): number {
+    return this.queue.size;
+  }
+
   /** Status writes done (for tests and metrics). */
   writes = 0;
 
@@ -122,8 +127,9 @@ export class PolicyController implements RejectionSink {
       if (delayMs === 0 && pending !== null) {
         clearTimeout(pending);
         this.queue.set(key, null);
-        this.drain();
       }
+      // Already queued: still kick the worker (e.g. after this replica became the leader).
+      if (this.queue.get(key) === null) this.drain();
       return;
     }
     if (delayMs > 0) {
