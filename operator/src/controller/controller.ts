@@ -112,6 +112,7 @@ export class PolicyController implements RejectionSink {
       this.rejections.set(key, { generation: obj.metadata.generation ?? 0, message });
       const dedupe = `${key}|${version}|${error}`;
       const last = this.recentEvents.get(dedupe) ?? 0;
+      for (const [k, at] of this.recentEvents) if (Date.now() - at > 60_000) this.recentEvents.delete(k);
       if (Date.now() - last > 60_000) {
         this.recentEvents.set(dedupe, Date.now());
         void this.events.record(obj, { type: 'Warning', reason: 'Rejected', action: 'Apply', note: message });

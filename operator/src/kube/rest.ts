@@ -149,6 +149,9 @@ export class KubeClient {
       for await (const chunk of res) chunks.push(chunk as Buffer);
       throw apiError(status, Buffer.concat(chunks).toString('utf8'), 'GET', full);
     }
+    // A connection that died without a FIN/RST would hang forever: the server sends bookmarks and
+    // ends the watch after timeoutSeconds, so silence beyond that means it is gone.
+    res.setTimeout((timeoutSeconds + 60) * 1000, () => res.destroy(new KubeApiError(0, 'WatchIdle', 'no data on the watch connection', 'WATCH', path)));
     let buffered = '';
     try {
       for await (const chunk of res) {
