@@ -11,6 +11,7 @@ import { matchesSelector } from './selector.js';
 export const SIDECAR_NAME = 'dbward-sidecar';
 export const INJECTION_LABEL = 'dbward.io/injection';
 export const INJECT_ANNOTATION = 'dbward.io/inject';
+export const ENVIRONMENT_LABEL = 'dbward.io/environment';
 export const STATUS_ANNOTATION = 'dbward.io/status';
 export const CONTROL_PLANE_AUDIENCE = 'dbward-controlplane';
 export const CA_CONFIGMAP = 'dbward-ca';
@@ -146,7 +147,9 @@ export function inject(pod: V1Pod, namespace: NamespaceInfo, policies: readonly 
   }
   if (withUpstream === undefined) reasons.push(`upstream derived from ${listen.envVar ?? ''}: ${upstream.display}`);
 
-  const sidecar = sidecarContainer(first, withUpstream, upstream.url, settings);
+  // SPEC §3: spec.environment, else the namespace label dbward.io/environment.
+  const environment = selecting.find((p) => p.spec.environment !== undefined)?.spec.environment ?? namespace.labels?.[ENVIRONMENT_LABEL];
+  const sidecar = sidecarContainer(first, withUpstream, upstream.url, environment, settings);
   const volumes = sidecarVolumes(settings);
   if (pod.metadata?.annotations === undefined) patch.push({ op: 'add', path: '/metadata/annotations', value: {} });
   const status: InjectionStatus = {
@@ -215,7 +218,7 @@ function fieldEnv(name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { fieldPath } } };
 }
 
-function sidecarContainer(first: DataAccessPolicy, withUpstream: DataAccessPolicy | undefined, upstream: string, s: InjectSettings): V1Container {
+function sidecarContainer(first: DataAccessPolicy, withUpstream: DataAccessPolicy | undefined, upstream: string, environment: string | undefined, s: InjectSettings): V1Container {
   const adminPort = s.adminPort ?? 9901;
   const listen = first.spec.listen;
   const secret = withUpstream?.spec.upstream?.credentialsSecretRef;
@@ -239,7 +242,7 @@ function sidecarContainer(first: DataAccessPolicy, withUpstream: DataAccessPolic
     { name: 'DBWARD_CONTROL_PLANE_TOKEN_FILE', value: `${PATHS.token}/token` },
     { name: 'DBWARD_CONTROL_PLANE_CA_FILE', value: `${PATHS.ca}/${CA_CONFIGMAP_KEY}` },
     { name: 'DBWARD_POLICY_CACHE_DIR', value: PATHS.cache },
-    ...(first.spec.environment !== undefined ? [{ name: 'DBWARD_ENVIRONMENT', value: first.spec.environment }] : []),
+    ...(environment !== undefined ? [{ name: 'DBWARD_ENVIRONMENT', value: environment }] : []),
     ...(s.otlpEndpoint !== undefined ? [{ name: 'DBWARD_OTLP_ENDPOINT', value: s.otlpEndpoint }] : []),
   ];
   return {
