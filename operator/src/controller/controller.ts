@@ -6,7 +6,7 @@ import { resourcePath, type KubeClient, type KubeObject } from '../kube/rest.js'
 import { DAP_RESOURCE, recordTransition, writeStatus } from './act.js';
 import { EventRecorder } from './events.js';
 import { LeaderElector } from './leader.js';
-import { observePolicy } from './observe.js';
+import { observePolicy, type Observation } from './observe.js';
 import { APPLIED, desiredStatus, sameStatus, setCondition } from './status.js';
 
 /**
@@ -45,6 +45,7 @@ export class PolicyController implements RejectionSink {
   private source: KubePolicySource | undefined;
   private readonly queue = new Map<string, NodeJS.Timeout | null>();
   private readonly rejections = new Map<string, Rejection>();
+  private readonly observations = new Map<string, { uid: string | undefined; obs: Observation }>();
   private readonly recentEvents = new Map<string, number>();
   private working = false;
   private stopped = false;
@@ -169,14 +170,24 @@ export class PolicyController implements RejectionSink {
     })();
   }
 
+  /** observePolicy, once per generation of an object (the spec only changes with it). */
+  private observe(key: string, obj: KubeObject): Observation {
+    const cached = this.observations.get(key);
+    if (cached !== undefined && cached.uid === obj.metadata.uid && cached.obs.generation === (obj.metadata.generation ?? 0)) return cached.obs;
+    const obs = observePolicy(obj);
+    this.observations.set(key, { uid: obj.metadata.uid, obs });
+    return obs;
+  }
+
   private async reconcile(key: string): Promise<'done' | 'requeue'> {
     const [namespace, name] = key.split('/') as [string, string];
     const obj = this.informer.get(namespace, name);
     if (obj === undefined) {
       this.rejections.delete(key);
+      this.observations.delete(key);
       return 'done';
     }
-    const obs = observePolicy(obj);
+    const obs = this.observe(key, obj);
     const current = obj['status'] as DataAccessPolicyStatus | undefined;
     const now = new Date();
     let desired = desiredStatus(current, obs, now);

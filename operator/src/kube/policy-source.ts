@@ -14,6 +14,7 @@ import type { KubeObject } from './rest.js';
 export class KubePolicySource implements PolicySource {
   private readonly ready = new Map<string, Map<string, ReadyPolicy>>();
   private readonly listeners = new Set<(namespace: string) => void>();
+  private readonly compiled = new Map<string, { uid: string | undefined; generation: number | undefined }>();
 
   constructor(informer: Informer<KubeObject>, private readonly onError: (error: unknown) => void = () => undefined) {
     for (const obj of informer.list()) this.update(obj);
@@ -36,9 +37,14 @@ export class KubePolicySource implements PolicySource {
 
   /** True when the served set changed. */
   private update(obj: KubeObject): boolean {
-    const obs = observePolicy(obj);
-    if (!obs.ready) return false; // last-known-good stays
     const namespace = obj.metadata.namespace ?? '';
+    // The spec only changes with the generation: status writes (every reconcile) need no compile.
+    const key = `${namespace}/${obj.metadata.name}`;
+    const seen = this.compiled.get(key);
+    if (seen !== undefined && seen.uid === obj.metadata.uid && seen.generation === obj.metadata.generation) return false;
+    const obs = observePolicy(obj);
+    this.compiled.set(key, { uid: obj.metadata.uid, generation: obj.metadata.generation });
+    if (!obs.ready) return false; // last-known-good stays
     const byName = this.ready.get(namespace) ?? new Map<string, ReadyPolicy>();
     this.ready.set(namespace, byName);
     const old = byName.get(obj.metadata.name);
@@ -48,6 +54,7 @@ export class KubePolicySource implements PolicySource {
   }
 
   private remove(obj: KubeObject): boolean {
+    this.compiled.delete(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`);
     const byName = this.ready.get(obj.metadata.namespace ?? '');
     const had = byName?.delete(obj.metadata.name) ?? false;
     if (byName?.size === 0) this.ready.delete(obj.metadata.namespace ?? '');
