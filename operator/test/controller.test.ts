@@ -56,7 +56,7 @@ afterAll(async () => {
 
 describe('DataAccessPolicy status', () => {
   it('Ready=True/Compiled with observedGeneration, and a Ready Event', async () => {
-    await apply('good', "{guardrails: [{name: no-drop, when: \"query.command == 'DROP'\", action: deny}]}");
+    await apply('good', "{guardrails: [{name: no-drop, when: \"query.command == 'DROP TABLE'\", action: deny}]}");
     const cond = await eventually('good Ready', () => readyOf('good'));
     expect(cond).toMatchObject({ status: 'True', reason: 'Compiled', observedGeneration: 1 });
     const events = await eventually('Ready event', async () => ((await eventsFor('good')).length > 0 ? eventsFor('good') : undefined));
@@ -100,7 +100,7 @@ describe('PolicySource and RejectionSink', () => {
     expect(source.list('other')).toEqual([]);
     const changed: string[] = [];
     const off = source.onChange((ns) => changed.push(ns));
-    await apply('good', "{guardrails: [{name: no-drop, when: \"query.command == 'DROP' || query.command == 'TRUNCATE'\", action: deny}]}");
+    await apply('good', "{guardrails: [{name: no-drop, when: \"query.command == 'DROP TABLE' || query.command == 'TRUNCATE TABLE'\", action: deny}]}");
     await eventually('change notification', () => (changed.includes(NS) ? true : undefined));
     expect(source.list(NS).find((p) => p.policy.metadata.name === 'good')?.generation).toBe(2);
     changed.length = 0;

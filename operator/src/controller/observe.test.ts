@@ -10,7 +10,7 @@ const policy = (spec: unknown, generation = 4): unknown => ({
 
 describe('observePolicy', () => {
   it('Ready with the rule count when every rule compiles', () => {
-    const obs = observePolicy(policy({ guardrails: [{ name: 'no-drop', when: "query.command == 'DROP'", action: 'deny' }] }));
+    const obs = observePolicy(policy({ guardrails: [{ name: 'no-drop', when: "query.command == 'DROP TABLE'", action: 'deny' }] }));
     expect(obs).toMatchObject({ ready: true, generation: 4, rules: 1 });
   });
 
