@@ -149,6 +149,13 @@ describe('injection through the API server', () => {
     expect(admissionsFor('api-1')).toBeGreaterThanOrEqual(2);
   });
 
+  it('a pod without a service account is still valid (the token volume needs one)', async () => {
+    await kube.kubectlOk(['apply', '-f', '-'], { input: pod('api-nosa', 'shop').replace('  serviceAccountName: api\n', '') });
+    const stored = (await getPod('shop', 'api-nosa')) as PodObject & { spec: { serviceAccountName?: string } };
+    expect(stored.spec.initContainers?.[0]?.name).toBe('dbward-sidecar');
+    expect(stored.spec.serviceAccountName).toBe('default');
+  });
+
   it('opt-out by annotation and by label', async () => {
     await kube.kubectlOk(['apply', '-f', '-'], { input: pod('api-optout', 'shop', '  annotations: {dbward.io/inject: "false"}') });
     expect((await getPod('shop', 'api-optout')).spec.initContainers).toBeUndefined();

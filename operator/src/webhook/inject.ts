@@ -167,6 +167,12 @@ export function inject(pod: V1Pod, namespace: NamespaceInfo, policies: readonly 
   const taken = new Set((pod.spec?.volumes ?? []).map((v) => v.name));
   const clash = volumes.find((v) => taken.has(v.name));
   if (clash !== undefined) return skip(`pod ${podName} already has a volume named ${clash.name}`);
+  // The projected token needs a service account. The ServiceAccount admission plugin sets `default`
+  // before webhooks run; where it is off (envtest-like API servers) the pod would be invalid.
+  if (pod.spec?.serviceAccountName === undefined && pod.spec?.serviceAccount === undefined) {
+    patch.push({ op: 'add', path: '/spec/serviceAccountName', value: 'default' });
+    reasons.push('serviceAccountName set to default (needed by the control-plane token)');
+  }
   if (pod.spec?.volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
   else for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   reasons.push(`injected ${SIDECAR_NAME} (${settings.image}) listening on 127.0.0.1:${listen.port}`);
