@@ -71,6 +71,9 @@ bench-masking: build ## Masking throughput: 1M rows with 2 of 5 columns masked, 
 .PHONY: bench-controlplane
 bench-controlplane: build ## Control plane: 1,000 gRPC streams, policy-edit delivery p50/p99; writes docs/benchmarks.md
 	node --import tsx e2e/bench/controlplane.ts
+.PHONY: crds
+crds: build ## Generate crds/*.yaml and charts/dbward/crds/ from the zod schemas
+	node operator/dist/crd/generate.js
 
 .PHONY: clean
 clean: ## Remove build output (keeps .tools and node_modules)

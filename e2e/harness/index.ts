@@ -21,3 +21,5 @@ export type {
 } from './postgres.js';
 export { CommandError, ManagedProcess, run, runChecked, spawnProcess } from './process.js';
 export type { ExitInfo, RunOptions, RunResult, SpawnOptions, WaitForOptions } from './process.js';
+export { startKube, toolsBin } from './kube.js';
+export type { KubeCluster, KubeUser, StartKubeOptions } from './kube.js';

@@ -1,18 +1,22 @@
 import { parseArgs } from 'node:util';
-import { approvalsCommand, type CliIO } from './approvals.js';
-import { checkCommand } from './check.js';
+import type { CliIO } from './approvals.js';
 
 /**
  * `dbward`: the user CLI (also installed as the kubectl plugin `kubectl-dbward`).
  *
  *   dbward approvals list|approve <id>|deny <id> [--admin 127.0.0.1:9901] [--reason text] [-o json]
+ *   kubectl dbward list|approve <name>|deny <name> [-n ns | -A] [--reason text] [--kubeconfig f] [--context c] [-o json]
  *   dbward check --policy p.yaml --sql "..." [--identity k=v]... [--environment e] [-o json]
  */
 const USAGE = `usage: dbward check --policy p.yaml --sql "..." [--identity key=value]... [--environment e] [--user u] [--database d] [-o json]
        dbward approvals list [--admin host:port] [-o table|json]
        dbward approvals approve <id> [--reason text] [--by who] [--admin host:port]
        dbward approvals deny <id> [--reason text] [--by who] [--admin host:port]
-The admin address defaults to $DBWARD_ADMIN, else 127.0.0.1:9901.`;
+       kubectl dbward list [-n ns | -A] [-o table|json]            (AccessRequests in Kubernetes)
+       kubectl dbward approve|deny <name> [-n ns] [--reason text]
+                                    [--kubeconfig file] [--context name]
+The admin address defaults to $DBWARD_ADMIN, else 127.0.0.1:9901. Kubernetes mode uses the kubeconfig
+($KUBECONFIG, --kubeconfig, --context) and records the authenticated user as decidedBy.`;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO): Promise<number> {
   let parsed;
@@ -34,6 +38,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO):
         user: { type: 'string' },
         database: { type: 'string' },
         'search-path': { type: 'string' },
+        namespace: { type: 'string', short: 'n' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
       },
     });
   } catch (error) {
@@ -51,10 +59,29 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIO):
     return 2;
   }
   if (command === 'approvals') {
+    const { approvalsCommand } = await import('./approvals.js');
     return approvalsCommand(rest, { admin: parsed.values.admin ?? env.DBWARD_ADMIN ?? '127.0.0.1:9901', output, reason: parsed.values.reason, by: parsed.values.by }, io);
+  }
+  if (command === 'list' || command === 'approve' || command === 'deny') {
+    // Loaded on demand: the Kubernetes client and the policy compiler are slow to import.
+    const { accessRequestCommand } = await import('./access-requests.js');
+    return accessRequestCommand(
+      command,
+      rest,
+      {
+        kubeconfig: parsed.values.kubeconfig,
+        context: parsed.values.context,
+        namespace: parsed.values.namespace,
+        allNamespaces: parsed.values['all-namespaces'] === true,
+        reason: parsed.values.reason,
+        output,
+      },
+      io,
+    );
   }
   if (command === 'check') {
     if (rest.length > 0) return usageError(io, `unexpected argument "${rest[0]}" (quote the SQL and pass it with --sql)`);
+    const { checkCommand } = await import('./check.js');
     return checkCommand(
       {
         policies: parsed.values.policy ?? [],
