@@ -81,9 +81,11 @@ async function main(): Promise<void> {
     const check = await run(process.execPath, [DBWARD, 'check', '--policy', POLICY, '--sql', 'DELETE FROM orders', '--environment', 'production']);
     console.log(check.stdout.replace(/^/gm, '   '));
 
-    console.log(bold('6. What is next'));
-    console.log('   COPY TO STDOUT, error messages that echo values and content-based detection are masked next;');
-    console.log('   then the OpenTelemetry audit trail and the Kubernetes operator.\n');
+    console.log(bold('6. More'));
+    console.log('   COPY TO STDOUT is masked too, errors that echo values are scrubbed, and views, SQL functions,');
+    console.log('   cursors and prepared statements are traced (docs/masking.md). In Kubernetes the operator injects');
+    console.log('   this sidecar and delivers the policy over gRPC (docs/deployment.md); every statement can be an');
+    console.log('   OpenTelemetry span (docs/audit.md).\n');
 
     if (process.env.DBWARD_DEMO_KEEP === '1') {
       console.log(bold(`Running. Connect with: PGPASSWORD=${db.app.password} psql -h 127.0.0.1 -p ${port} -U app app    (Ctrl-C stops)`));
