@@ -13,7 +13,7 @@ import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
 import type { FieldDescription } from '../wire/messages.js';
 import { maskingFlowRefusal } from './masking-flow.js';
-import { copyFields, decideResult, maskedPredicateColumn, masksAnything, readsMaskedColumn, scrubEchoedValues, type MaskerContext } from './result-masker.js';
+import { copyFields, decideResult, maskedPredicateColumn, masksAnything, readsMaskedColumn, scrubEchoedValues, touchesMaskedColumn, type MaskerContext } from './result-masker.js';
 import { maskCopyBinaryRow, maskCopyCsvRow, maskCopyTextRow } from '../masking/copy.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
@@ -479,6 +479,19 @@ export class PolicyEnforcer {
     return false;
   }
 
+  /**
+   * Can an error or notice for this request echo a value of a masked column? Yes when its
+   * statement touches (reads or writes) a table with a column masked for this identity, or when
+   * the statement is not known (a notice between statements, an error of a Bind).
+   */
+  private mayEchoMasked(tag: Tag | undefined): boolean {
+    const set = this.runtime.compiled();
+    if (set === undefined || tag === undefined || isInternal(tag) || isRefusal(tag)) return true;
+    const facts = 'results' in tag ? tag.results[tag.index] : this.portals.get(tag.portal)?.facts;
+    if (facts === undefined) return true;
+    return touchesMaskedColumn(this.maskerContext(set), facts);
+  }
+
   /** The masking decisions for a RowDescription of a statement (computed; callers cache). */
   private decide(buf: Buffer, start: number, end: number, facts: StatementFacts | undefined): ResultDecisions | undefined {
     const set = this.runtime.compiled();
@@ -632,8 +645,9 @@ export class PolicyEnforcer {
       this.onInternalReply(tag, code, buf, start, end, match.completes);
       return true;
     }
+    const echoes = (code === Backend.ErrorResponse || code === Backend.NoticeResponse) && !isRefusal(tag) && this.mayMask() && this.mayEchoMasked(tag);
     if (this.onResultMessage(code, buf, start, end, tag)) return true;
-    if ((code === Backend.ErrorResponse || code === Backend.NoticeResponse) && !isRefusal(tag) && this.mayMask()) {
+    if (echoes) {
       const message = decodeBackend(code, buf, start, end);
       if ((message.type === 'ErrorResponse' || message.type === 'NoticeResponse') && scrubEchoedValues(message.fields)) {
         this.outlet.sendToClient(code === Backend.ErrorResponse ? errorResponse(message.fields) : noticeResponse(message.fields));

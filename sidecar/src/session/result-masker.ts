@@ -230,6 +230,11 @@ function computeMasksAnything(ctx: MaskerContext): boolean {
   return false;
 }
 
+/** True when some table the statement reads or writes has a column masked for this identity. */
+export function touchesMaskedColumn(ctx: MaskerContext, facts: StatementFacts): boolean {
+  return readsMaskedColumn(ctx, facts.tables === facts.readTables ? facts : { ...facts, readTables: facts.tables });
+}
+
 /** True when some column of a table the statement reads is masked for this identity. */
 export function readsMaskedColumn(ctx: MaskerContext, facts: StatementFacts): boolean {
   for (const table of facts.readTables) {
