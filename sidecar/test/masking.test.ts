@@ -202,6 +202,32 @@ describe('other ways out, closed', () => {
   });
 });
 
+describe('content detection (columns whose names say nothing)', () => {
+  it('masks values the detectors recognise, learns the column, and leaves clean columns alone', async () => {
+    await db.sql(
+      `create table misc (id int primary key, label text, data text);
+       insert into misc values (1, 'first', 'card 4111111111111111 on file'), (2, 'second', 'nothing here'), (3, 'third', 'ssn 123-45-6789');`,
+      { database: 'app', user: 'app' },
+    );
+    const read = async (): Promise<Record<string, unknown>[]> => {
+      const c = new pg.Client({ host: agent.host, port: agent.port, user: 'app', database: 'app' });
+      await c.connect();
+      const r = await c.query('select id, label, data from misc order by id');
+      await c.end();
+      return r.rows as Record<string, unknown>[];
+    };
+    const first = await read();
+    expect(first.map((r) => r.label)).toEqual(['first', 'second', 'third']);
+    expect(first[0]!.data).toBe('[redacted]');
+    expect(first[2]!.data).toBe('[redacted]');
+    expect(JSON.stringify(first)).not.toMatch(/4111111111111111|123-45-6789/);
+    // The column is now known to hold card numbers and SSNs: every value of it is masked.
+    const second = await read();
+    expect(second.map((r) => r.data)).toEqual(['[redacted]', '[redacted]', '[redacted]']);
+    expect(second.map((r) => r.label)).toEqual(['first', 'second', 'third']);
+  });
+});
+
 describe('predicate probing (masking.predicates: deny, the default)', () => {
   it.each([
     ["select id from customers where ssn = '123-45-6789'", 'public.customers.ssn'],

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { MaskName } from '../policy/types.js';
 import { TypeOid } from './pg-types.js';
 import { BINARY_COPY_SIGNATURE, escapeCopyText, maskCopyBinaryRow, maskCopyCsvRow, maskCopyTextRow, unescapeCopyText } from './copy.js';
 import { MaskingError, planColumns, type PlanDecision } from './plan.js';
 
 const KEY = Buffer.from('k'.repeat(32));
-const mask = (name: PlanDecision['mask']): PlanDecision => ({ action: 'mask', mask: name });
+const mask = (name: MaskName): PlanDecision => ({ action: 'mask', mask: name });
 const col = (typeOid: number, format = 0): { typeOid: number; typeModifier: number; format: number } => ({ typeOid, typeModifier: -1, format });
 const TEXT3 = [col(TypeOid.int4), col(TypeOid.text), col(TypeOid.text)];
 

@@ -126,7 +126,7 @@ export function maskCopyTextRow(line: Buffer, plan: readonly ColumnPlan[], key: 
   let changed = false;
   fields.forEach((field, i) => {
     const step = plan[i] as ColumnPlan;
-    if (step.action === 'pass') return;
+    if (step.action !== 'mask') return; // content watching is for result rows only
     const raw = line.subarray(field.start, field.end);
     if (raw.equals(nullText)) return;
     const out = step.fixed !== undefined ? step.fixed : maskValue(unescapeCopyText(raw), step.column, step.mask, key);
@@ -228,7 +228,7 @@ export function maskCopyCsvRow(line: Buffer, plan: readonly ColumnPlan[], key: B
   let changed = false;
   fields.forEach((field, i) => {
     const step = plan[i] as ColumnPlan;
-    if (step.action === 'pass') return;
+    if (step.action !== 'mask') return; // content watching is for result rows only
     const raw = line.subarray(field.start, field.end);
     if (!field.quoted && raw.equals(nullText)) return;
     const value = field.quoted ? unquoteCsv(raw, quote, escape) : raw;

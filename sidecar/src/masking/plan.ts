@@ -7,7 +7,27 @@ import { TypeOid, typeCategory } from './pg-types.js';
  * RowDescription (or CopyOutResponse) from the policy's per-column decisions, then used for every
  * row, so the per-row work is only the masking itself.
  */
-export type ColumnPlan = PassColumn | MaskedColumn;
+export type ColumnPlan = PassColumn | MaskedColumn | WatchedColumn;
+
+/**
+ * Content detection on a text column that nothing else classified (issue 4): each value is
+ * scanned by the content detectors while the column is being sampled, and a value in which they
+ * find a class the policy masks for this identity is masked.
+ */
+export interface ContentWatch {
+  /** True while values of this column are still scanned (sampling, or a column without a source). Counts the value. */
+  active(): boolean;
+  /** The mask for a value in which the detectors found `bits` (classes.ts), or undefined to pass it. */
+  maskFor(bits: number): MaskName | undefined;
+  /** True once sampling ended with nothing found or with something found: decisions made with this watch should be made again. */
+  settled(): boolean;
+}
+
+export interface WatchedColumn {
+  readonly action: 'watch';
+  readonly column: MaskColumn;
+  readonly watch: ContentWatch;
+}
 
 export interface PassColumn {
   readonly action: 'pass';
@@ -32,10 +52,7 @@ export interface MaskedColumn {
 export const PASS: PassColumn = Object.freeze({ action: 'pass' });
 
 /** The part of a policy ColumnDecision a plan needs; undefined: no decision (pass). */
-export interface PlanDecision {
-  readonly action: 'mask' | 'reveal';
-  readonly mask: MaskName;
-}
+export type PlanDecision = { readonly action: 'mask' | 'reveal'; readonly mask: MaskName } | { readonly action: 'watch'; readonly watch: ContentWatch };
 
 /** A column as a RowDescription describes it (a FieldDescription fits). */
 export interface PlanField {
@@ -57,9 +74,10 @@ export function planColumns(
 ): ColumnPlan[] {
   return fields.map((field, i) => {
     const decision = decisions[i];
-    if (decision === undefined || decision.action !== 'mask') return PASS;
+    if (decision === undefined || decision.action === 'reveal') return PASS;
     const format = resultFormats === undefined ? field.format : resultFormats.length === 0 ? 0 : resultFormats.length === 1 ? (resultFormats[0] as number) : (resultFormats[i] ?? 0);
     const column: MaskColumn = { typeOid: field.typeOid, typeModifier: field.typeModifier, format, ...(field.typeName === undefined ? {} : { typeName: field.typeName }) };
+    if (decision.action === 'watch') return typeCategory(field.typeOid, field.typeName) === 'text' ? { action: 'watch', column, watch: decision.watch } : PASS;
     const inline =
       (decision.mask === 'email' || decision.mask === 'partial') && typeCategory(field.typeOid, field.typeName) === 'text' && field.typeOid !== TypeOid.bpchar && field.typeOid !== TypeOid.name
         ? decision.mask
@@ -68,9 +86,9 @@ export function planColumns(
   });
 }
 
-/** True when some column of the plan is masked (otherwise forward the rows untouched). */
+/** True when some column of the plan is masked or watched (otherwise forward the rows untouched). */
 export function masksAnything(plan: readonly ColumnPlan[]): boolean {
-  return plan.some((c) => c.action === 'mask');
+  return plan.some((c) => c.action !== 'pass');
 }
 
 /** The masked column indexes, for audit (`dbward.masked_columns`). */

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { MaskName } from '../policy/types.js';
 import { describe, expect, it } from 'vitest';
 import { Backend, DataRowScanner, decodeBackend, ProtocolViolation, writers } from '../wire/index.js';
 import type { FieldDescription } from '../wire/index.js';
@@ -14,7 +15,7 @@ function field(name: string, typeOid: number, format = 0, typeModifier = -1): Fi
 }
 
 const FIELDS = [field('id', TypeOid.int8), field('email', TypeOid.text), field('name', TypeOid.varchar), field('card', TypeOid.bpchar, 0, 4 + 16), field('note', TypeOid.text)];
-const mask = (name: PlanDecision['mask']): PlanDecision => ({ action: 'mask', mask: name });
+const mask = (name: MaskName): PlanDecision => ({ action: 'mask', mask: name });
 const reveal: PlanDecision = { action: 'reveal', mask: 'redact' };
 
 function values(frame: Buffer): (string | null)[] {
@@ -150,5 +151,33 @@ describe('in-place masking (email and partial on ASCII text, written straight in
       }
     }
     expect(expectedAt).toBeGreaterThan(0);
+  });
+});
+
+describe('watched columns (content detection)', () => {
+  it('scans values while active, masks those the watch decides to mask, passes the rest', () => {
+    let budget = 3;
+    const seen: number[] = [];
+    const watch = {
+      active: () => budget-- > 0,
+      maskFor: (bits: number) => {
+        seen.push(bits);
+        return bits !== 0 ? ('redact' as const) : undefined;
+      },
+      settled: () => budget <= 0,
+    };
+    const plan = planColumns([field('id', TypeOid.int4), field('note', TypeOid.text)], [undefined, { action: 'watch', watch }]);
+    expect(plan[1]).toMatchObject({ action: 'watch' });
+    const row = (note: string): Buffer => writers.dataRow(['1', note]);
+    expect(rewrite(row('nothing to see'), plan)).toBeNull();
+    const card = rewrite(row('card 4111111111111111'), plan);
+    expect(card === null ? null : values(card)).toEqual(['1', '[redacted]']);
+    expect(rewrite(row('ssn 123-45-6789'), plan)).not.toBeNull();
+    // Inactive (sampling over): not even scanned.
+    expect(rewrite(row('card 4111111111111111'), plan)).toBeNull();
+    expect(seen.length).toBe(3);
+    expect(seen[0]).toBe(0);
+    // Only text columns are watched.
+    expect(planColumns([field('n', TypeOid.int4)], [{ action: 'watch', watch }])[0]).toBe(PASS);
   });
 });

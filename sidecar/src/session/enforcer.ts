@@ -508,7 +508,10 @@ export class PolicyEnforcer {
 
   /** Decisions still valid under the policy in force. */
   private current(result: ResultDecisions | undefined): ResultDecisions | undefined {
-    return result !== undefined && result.policyVersion === this.runtime.compiled()?.version ? result : undefined;
+    if (result === undefined || result.policyVersion !== this.runtime.compiled()?.version) return undefined;
+    // Content sampling of a column ended (clean, or something found): decide again.
+    if (result.decisions !== null && result.decisions.some((d) => d?.action === 'watch' && d.watch.settled())) return undefined;
+    return result;
   }
 
   /** Simple protocol: the plan of a result, cached per statement shape and RowDescription. */

@@ -1,6 +1,7 @@
 import { classifyByName } from '../masking/detect-name.js';
-import { TypeOid, typeNameOf } from '../masking/pg-types.js';
-import { planColumns, type ColumnPlan, type PlanDecision } from '../masking/plan.js';
+import { TypeOid, typeCategory, typeNameOf } from '../masking/pg-types.js';
+import { planColumns, type ColumnPlan, type ContentWatch, type PlanDecision } from '../masking/plan.js';
+import { classesOf } from '../masking/classes.js';
 import { decideColumn, type CompiledPolicySet } from '../policy/index.js';
 import type { MaskName } from '../policy/types.js';
 import { catalogRelation, columnByOid, type CatalogSnapshot, type ColumnRef, type StatementFacts } from '../sql/index.js';
@@ -113,9 +114,104 @@ function decideField(ctx: MaskerContext, field: FieldDescription, index: number,
     if (mask !== undefined) masks.push(mask);
   }
   if (opaque && masks.length === 0 && facts !== undefined && readsMaskedColumn(ctx, facts)) return { action: 'mask', mask: 'redact' };
-  if (masks.length === 0) return undefined;
+  if (masks.length === 0) return contentDecision(ctx, field, sources, derived, opaque || (sources.length === 0 && facts === undefined), facts);
   const first = masks[0]!;
   return { action: 'mask', mask: masks.every((m) => m === first) ? first : 'redact' };
+}
+
+// ---- content detection in the session (issue 4) --------------------------------------------
+
+/** Values of one source column the content detectors looked at, and the classes they found. */
+interface ColumnSample {
+  scanned: number;
+  bits: number;
+}
+
+/** Values scanned per (table, column) before a column in which nothing was found counts as clean. */
+export const CONTENT_SAMPLE_VALUES = 1000;
+
+/** Per policy set (classification is part of the policy): `schema.table.column` -> sample. */
+const samples = new WeakMap<CompiledPolicySet, Map<string, ColumnSample>>();
+
+function sampleOf(set: CompiledPolicySet, key: string): ColumnSample {
+  let bySet = samples.get(set);
+  if (bySet === undefined) samples.set(set, (bySet = new Map()));
+  let sample = bySet.get(key);
+  if (sample === undefined) {
+    if (bySet.size > 100_000) bySet.clear();
+    sample = { scanned: 0, bits: 0 };
+    bySet.set(key, sample);
+  }
+  return sample;
+}
+
+/**
+ * What content detection does for a text column that nothing classified (SPEC §4 automatic
+ * classification): a plain source column is sampled — its first CONTENT_SAMPLE_VALUES values are
+ * scanned, a value in which the detectors find a class this identity may not see is masked, and
+ * what was found is remembered for the column, so later results mask the whole column — and a
+ * column whose source cannot be known (opaque) has every value scanned. Derived columns of
+ * unclassified sources take what their sources' samples found.
+ */
+function contentDecision(ctx: MaskerContext, field: FieldDescription, sources: readonly Source[], derived: boolean, unresolved: boolean, facts: StatementFacts | undefined): PlanDecision | undefined {
+  if (!ctx.set.classification.automatic || typeCategory(field.typeOid) !== 'text') return undefined;
+  if (sources.length === 0) return unresolved ? { action: 'watch', watch: new ValueWatch(ctx, undefined, undefined, derived, facts) } : undefined;
+  // Only sources that nothing classified: a classified source that is not masked is revealed.
+  if (sources.some((source) => classify(ctx, source).length > 0)) return undefined;
+  let learned = 0;
+  for (const source of sources) learned |= sampleOf(ctx.set, `${source.table}.${source.name}`).bits;
+  if (learned !== 0) {
+    const mask = maskForClasses(ctx, sources[0]!, classesOf(learned), derived, facts);
+    return mask === undefined ? undefined : { action: 'mask', mask };
+  }
+  if (derived || sources.length !== 1) return undefined;
+  const source = sources[0]!;
+  const sample = sampleOf(ctx.set, `${source.table}.${source.name}`);
+  return sample.scanned < CONTENT_SAMPLE_VALUES ? { action: 'watch', watch: new ValueWatch(ctx, source, sample, derived, facts) } : undefined;
+}
+
+class ValueWatch implements ContentWatch {
+  private readonly decided = new Map<number, MaskName | undefined>();
+
+  constructor(
+    private readonly ctx: MaskerContext,
+    private readonly source: Source | undefined,
+    private readonly sample: ColumnSample | undefined,
+    private readonly derived: boolean,
+    private readonly facts: StatementFacts | undefined,
+  ) {}
+
+  active(): boolean {
+    const sample = this.sample;
+    if (sample === undefined || sample.bits !== 0) return true;
+    return sample.scanned++ < CONTENT_SAMPLE_VALUES;
+  }
+
+  settled(): boolean {
+    const sample = this.sample;
+    return sample !== undefined && (sample.bits !== 0 || sample.scanned >= CONTENT_SAMPLE_VALUES);
+  }
+
+  maskFor(found: number): MaskName | undefined {
+    if (this.sample !== undefined) this.sample.bits |= found;
+    const bits = found | (this.sample?.bits ?? 0);
+    if (bits === 0) return undefined;
+    if (this.decided.has(bits)) return this.decided.get(bits);
+    const source = this.source ?? { table: '', name: '', type: '' };
+    const mask = maskForClasses(this.ctx, source, classesOf(bits), this.derived || this.source === undefined, this.facts);
+    this.decided.set(bits, mask);
+    return mask;
+  }
+}
+
+function maskForClasses(ctx: MaskerContext, source: Source, classes: string[], derived: boolean, facts: StatementFacts | undefined): MaskName | undefined {
+  const decision = decideColumn(ctx.set, {
+    identity: ctx.identity,
+    environment: ctx.environment,
+    column: { table: source.table, name: source.name, type: source.type, classes, derived },
+    query: facts ?? EMPTY_FACTS,
+  });
+  return decision.action === 'mask' ? decision.mask : undefined;
 }
 
 /** The mask of one source column for this identity, or undefined when it is revealed or not classified. */
