@@ -1,4 +1,6 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -57,6 +59,7 @@ let adminPort: number;
 let cpPort: number;
 let storedPod: V1Pod;
 let databaseUrl: string;
+let sidecarEnv: Record<string, string | undefined>;
 
 const webhookConfig = (port: number): string => `apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingWebhookConfiguration
@@ -247,7 +250,8 @@ describe('issue 6 end to end on a real kube-apiserver', () => {
     expect(env['DBWARD_CONTROL_PLANE_TOKEN_FILE']).toBe(join(vol.token, 'token'));
     // The only override: no cluster DNS here, so dial the control plane on loopback.
     env['DBWARD_CONTROL_PLANE'] = `127.0.0.1:${cpPort}`;
-    sidecar = spawnProcess('node', ['sidecar/dist/main.js', ...(sidecarSpec.args ?? [])], { env: { ...env, DBWARD_POLICY: undefined }, name: 'sidecar' });
+    sidecarEnv = { ...env, DBWARD_POLICY: undefined };
+    sidecar = spawnProcess('node', ['sidecar/dist/main.js'], { env: sidecarEnv, name: 'sidecar' });
 
     // The startupProbe command, as the kubelet would run it, until it succeeds.
     const probe = sidecarSpec.startupProbe?.exec?.command ?? [];
@@ -390,5 +394,35 @@ describe('issue 6 end to end on a real kube-apiserver', () => {
     } finally {
       conn.off('notice', onNotice);
     }
+  });
+
+  it('a renewed serving certificate is served on the control plane; a restarted sidecar verifies it and gets the policy', async () => {
+    const before = op!.certs.current();
+    const rotated = await op!.certs.ensure(new Date(Date.now() + 340 * 86_400_000)); // inside the 30-day renewal window
+    expect(rotated.cert).not.toBe(before.cert);
+    // A new connection gets the new leaf, verified for 127.0.0.1 against the CA in the dbward-ca ConfigMap.
+    const served = await eventually('the renewed certificate on the control-plane port', () =>
+      new Promise<string | undefined>((ok, fail) => {
+        const s = connect({ host: '127.0.0.1', port: cpPort, ca: rotated.ca, ALPNProtocols: ['h2'] }, () => {
+          const serial = s.getPeerX509Certificate()?.serialNumber;
+          s.end();
+          ok(serial === new X509Certificate(rotated.cert).serialNumber ? serial : undefined);
+        });
+        s.on('error', fail);
+      }),
+    );
+    expect(served).toBe(new X509Certificate(rotated.cert).serialNumber);
+    // The open connection is untouched.
+    expect((await conn!.query<{ email: string }>('select email from customers where id = 1')).rows[0]?.email).toBe(CUSTOMERS[0]!.email);
+    // A sidecar (re)starting now dials the renewed chain and gets the current policy over gRPC.
+    await conn?.end();
+    conn = undefined;
+    await sidecar?.kill();
+    sidecar = spawnProcess('node', ['sidecar/dist/main.js'], { env: sidecarEnv, name: 'sidecar-restarted' });
+    const proc = sidecar;
+    await proc.waitFor(/"source":"control-plane"[^\n]*"msg":"policy loaded"/, { timeoutMs: 60_000 });
+    const r = await psql('select email from customers where id = 1');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(CUSTOMERS[0]!.email);
   });
 });
