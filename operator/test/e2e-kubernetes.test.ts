@@ -396,6 +396,54 @@ describe('issue 6 end to end on a real kube-apiserver', () => {
     }
   });
 
+  it('NACK: two Ready policies that conflict only together are rejected by the sidecar and recorded on their status; the last good policy stays, also across a restart', async () => {
+    if (conn === undefined) throw new Error('no connection');
+    // Each compiles alone (so each is Ready), but one pod cannot be in two environments at once.
+    const envPolicy = (name: string, environment: string): string =>
+      `apiVersion: dbward.io/v1alpha1\nkind: DataAccessPolicy\nmetadata: {name: ${name}, namespace: ${NS}}\nspec:\n  workloadSelector: {matchLabels: {app: api}}\n  environment: ${environment}\n`;
+    await kube.kubectlOk(['apply', '-f', '-'], { input: `${envPolicy('env-prod', 'production')}---\n${envPolicy('env-staging', 'staging')}` });
+    try {
+      const applied = await eventually(
+        'Applied=False on env-staging',
+        async () => {
+          const out = await kube.kubectlOk(['get', 'dap', 'env-staging', '-n', NS, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Applied")].reason}: {.status.conditions[?(@.type=="Applied")].message}']);
+          return out.startsWith('True Rejected') ? out : undefined;
+        },
+        30_000,
+      );
+      expect(applied).toMatch(new RegExp(`sidecar ${NS}/${POD} rejected policy version [0-9a-f]{16}: .*environment "\\w+" conflicts with`));
+      const status = await eventually('the NACK on the server', () => op!.controlPlane!.sidecars().find((s) => s.pod === POD && s.nackedVersion !== undefined && s.nackedVersion === s.sentVersion));
+      expect(status.ackedVersion).toBeDefined();
+      expect(status.ackedVersion).not.toBe(status.nackedVersion);
+      const events = await kube.kubectlOk(['get', 'events', '-n', NS, '--field-selector', 'reason=Rejected', '-o', 'jsonpath={range .items[*]}{.regarding.name}{.involvedObject.name} {end}']);
+      expect(events).toMatch(/env-staging/);
+      expect(sidecar?.output).toMatch(/control plane: snapshot rejected \(NACK\); keeping the last good policy/);
+      // The last good policy (revealing emails to this workload) is still in force on the open connection.
+      expect((await conn.query<{ email: string }>('select email from customers where id = 1')).rows[0]?.email).toBe(CUSTOMERS[0]!.email);
+
+      // A restart while the conflict lasts: the first snapshot is rejected, so the last-known-good
+      // from the emptyDir cache is enforced (never pass-through, never nothing).
+      await conn.end();
+      conn = undefined;
+      await sidecar?.kill();
+      sidecar = spawnProcess('node', ['sidecar/dist/main.js'], { env: sidecarEnv, name: 'sidecar-restarted-nack' });
+      await sidecar.waitFor(/"source":"cache"[^\n]*"msg":"policy loaded"/, { timeoutMs: 60_000 });
+      expect(sidecar.output).toMatch(/control plane: snapshot rejected \(NACK\)/);
+      expect(sidecar.output).toMatch(/control plane: using the last-known-good policy from the cache/);
+      const r = await psql('select email from customers where id = 1');
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe(CUSTOMERS[0]!.email);
+    } finally {
+      // Removing the conflict: the next snapshot is put in force and ACKed.
+      await kube.kubectlOk(['delete', 'dap', 'env-prod', 'env-staging', '-n', NS, '--ignore-not-found']);
+    }
+    await sidecar!.waitFor(/"source":"control-plane"[^\n]*"msg":"policy loaded"/, { timeoutMs: 30_000 });
+    await eventually('ACK after the conflict is gone', () => {
+      const s = op!.controlPlane!.sidecars().find((x) => x.pod === POD);
+      return s !== undefined && s.ackedVersion !== undefined && s.ackedVersion === s.sentVersion ? true : undefined;
+    });
+  });
+
   it('a renewed serving certificate is served on the control plane; a restarted sidecar verifies it and gets the policy', async () => {
     const before = op!.certs.current();
     const rotated = await op!.certs.ensure(new Date(Date.now() + 340 * 86_400_000)); // inside the 30-day renewal window
@@ -412,15 +460,10 @@ describe('issue 6 end to end on a real kube-apiserver', () => {
       }),
     );
     expect(served).toBe(new X509Certificate(rotated.cert).serialNumber);
-    // The open connection is untouched.
-    expect((await conn!.query<{ email: string }>('select email from customers where id = 1')).rows[0]?.email).toBe(CUSTOMERS[0]!.email);
     // A sidecar (re)starting now dials the renewed chain and gets the current policy over gRPC.
-    await conn?.end();
-    conn = undefined;
     await sidecar?.kill();
     sidecar = spawnProcess('node', ['sidecar/dist/main.js'], { env: sidecarEnv, name: 'sidecar-restarted' });
-    const proc = sidecar;
-    await proc.waitFor(/"source":"control-plane"[^\n]*"msg":"policy loaded"/, { timeoutMs: 60_000 });
+    await sidecar.waitFor(/"source":"control-plane"[^\n]*"msg":"policy loaded"/, { timeoutMs: 60_000 });
     const r = await psql('select email from customers where id = 1');
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe(CUSTOMERS[0]!.email);
