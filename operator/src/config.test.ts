@@ -6,7 +6,14 @@ describe('parseOperatorConfig', () => {
     const c = parseOperatorConfig(['--namespace', 'ops', '--webhook-port', '8443'], { DBWARD_SIDECAR_IMAGE: 'img:1', DBWARD_WEBHOOK_PORT: '1', KUBECONFIG: '/k' });
     expect(c).not.toBe('help');
     if (c === 'help') return;
-    expect(c.options).toMatchObject({ namespace: 'ops', webhookPort: 8443, kubeconfig: '/k', inCluster: false, inject: { image: 'img:1', controlPlane: 'dbward-operator.ops.svc:9444' } });
+    expect(c.options).toMatchObject({ namespace: 'ops', webhookPort: 8443, kubeconfig: '/k', inCluster: false, inject: { image: 'img:1', controlPlane: 'dbward-operator.ops.svc:9444' }, controlPlane: { port: 9444 } });
+    expect(c.options.controlPlane?.host).toBeUndefined();
+  });
+
+  it('the control-plane listener: port and host from flags or env', () => {
+    const c = parseOperatorConfig(['--namespace', 'ops', '--control-plane-port', '7000'], { DBWARD_SIDECAR_IMAGE: 'i', DBWARD_CONTROL_PLANE_HOST: '127.0.0.1' });
+    expect(c !== 'help' && c.options.controlPlane).toEqual({ port: 7000, host: '127.0.0.1' });
+    expect(c !== 'help' && c.options.inject.controlPlane).toBe('dbward-operator.ops.svc:7000');
   });
 
   it('in a cluster: service account credentials and the pod namespace', () => {

@@ -22,6 +22,7 @@ const FLAGS = {
   'service-name': 'DBWARD_SERVICE_NAME',
   'cert-secret': 'DBWARD_CERT_SECRET',
   'control-plane-port': 'DBWARD_CONTROL_PLANE_PORT',
+  'control-plane-host': 'DBWARD_CONTROL_PLANE_HOST',
   'sidecar-image': 'DBWARD_SIDECAR_IMAGE',
   'sidecar-otlp-endpoint': 'DBWARD_SIDECAR_OTLP_ENDPOINT',
   'log-level': 'DBWARD_LOG_LEVEL',
@@ -30,7 +31,7 @@ const FLAGS = {
 export const OPERATOR_USAGE = `usage: dbward-operator [--kubeconfig file] [--context name] [--namespace ns]
                       [--webhook-port 9443] [--webhook-host 0.0.0.0] [--webhook-configuration dbward-sidecar-injector]
                       [--leader-election-id dbward-operator] [--service-name dbward-operator] [--cert-secret dbward-operator-tls]
-                      [--control-plane-port 9444] --sidecar-image image [--sidecar-otlp-endpoint url] [--log-level info]
+                      [--control-plane-port 9444] [--control-plane-host 0.0.0.0] --sidecar-image image [--sidecar-otlp-endpoint url] [--log-level info]
 Every flag also reads an environment variable: ${Object.entries(FLAGS).map(([f, e]) => `--${f} -> ${e}`).join(', ')}.
 Without a kubeconfig the in-cluster service account is used; the namespace defaults to the pod's own.`;
 
@@ -80,6 +81,7 @@ export function parseOperatorConfig(argv: readonly string[], env: NodeJS.Process
   const otlp = get('sidecar-otlp-endpoint');
   const context = get('context');
   const webhookHost = get('webhook-host');
+  const controlPlaneHost = get('control-plane-host');
   return {
     controlPlanePort,
     logLevel: logLevel as OperatorConfig['logLevel'],
@@ -94,6 +96,7 @@ export function parseOperatorConfig(argv: readonly string[], env: NodeJS.Process
       webhookPort: port('webhook-port', 9443),
       ...(webhookHost !== undefined ? { webhookHost } : {}),
       webhookConfigurationName: get('webhook-configuration') ?? 'dbward-sidecar-injector',
+      controlPlane: { port: controlPlanePort, ...(controlPlaneHost !== undefined ? { host: controlPlaneHost } : {}) },
       inject: {
         image,
         controlPlane: `${service}.${namespace}.svc:${controlPlanePort}`,

@@ -26,18 +26,15 @@ const operator = await startOperator({ ...config.options, log }).catch((error: u
   process.exit(1);
 });
 
-// ---- gRPC control plane (issue #6 part B) -------------------------------------------------------
-// Start it here with the Kubernetes-backed ports and the operator's serving chain:
-//   operator.tokenVerifier, operator.podLookup, operator.policySource, operator.rejectionSink,
-//   operator.accessRequests, operator.servingCertificate() / operator.certs.onRotate(...),
-//   listening on config.controlPlanePort; stop it in shutdown() before operator.stop().
-// --------------------------------------------------------------------------------------------------
+// The gRPC control plane (config.options.controlPlane, --control-plane-port, default 9444) is started
+// by startOperator with the Kubernetes-backed ports and the operator's serving chain, and stopped
+// first by operator.stop().
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info({ signal }, 'shutting down: releasing the leader Lease, closing the webhook');
+  log.info({ signal }, 'shutting down: closing the control plane and the webhook, releasing the leader Lease');
   const force = setTimeout(() => process.exit(1), 20_000);
   force.unref();
   await operator.stop();

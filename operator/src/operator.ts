@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { AccessRequestStore, PodLookup, PolicySource, RejectionSink, TokenVerifier } from './controlplane/ports.js';
+import type { AccessRequestStore, ControlPlaneLogger, PodLookup, PolicySource, RejectionSink, TokenVerifier } from './controlplane/ports.js';
+import { startControlPlane, type ControlPlane } from './controlplane/server.js';
 import { PolicyController, type Logger } from './controller/controller.js';
 import { KubeAccessRequestStore } from './kube/access-requests.js';
 import { CaConfigMaps } from './kube/ca-configmaps.js';
@@ -14,9 +15,17 @@ import { startWebhookServer, type WebhookServer } from './webhook/server.js';
 
 /**
  * The operator, in-process: everything main.ts starts, as one function, so tests (and the lead's
- * end-to-end test) can run it against any kubeconfig. The gRPC control plane (part B) is given the
- * ports of the returned handle and its serving certificate (`certs.current()`, `certs.onRotate`).
+ * end-to-end test) can run it against any kubeconfig. With `controlPlane` it also serves the gRPC
+ * control plane (docs/control-plane.md) with the Kubernetes-backed ports below, over TLS with the
+ * same serving chain as the webhook (renewals are picked up for new connections).
  */
+
+export interface OperatorControlPlaneOptions {
+  /** Default 0.0.0.0. */
+  host?: string;
+  /** Default 9444 (the chart's Service port `grpc`); 0 picks a free port. */
+  port?: number;
+}
 
 export interface OperatorOptions {
   kubeconfig?: string;
@@ -39,6 +48,8 @@ export interface OperatorOptions {
   webhookPort: number;
   /** MutatingWebhookConfiguration whose caBundle the operator maintains. */
   webhookConfigurationName?: string;
+  /** Serve the gRPC control plane (issue #6); off when absent. */
+  controlPlane?: OperatorControlPlaneOptions;
   /** Sidecar settings for injected pods (operatorNamespace is filled in). */
   inject: Omit<InjectSettings, 'operatorNamespace'>;
   log: Logger;
@@ -54,6 +65,8 @@ export interface OperatorHandle {
   readonly accessRequests: AccessRequestStore;
   readonly certs: CertManager;
   readonly webhook: WebhookServer;
+  /** The gRPC control plane, when `controlPlane` was given. */
+  readonly controlPlane: ControlPlane | undefined;
   /** The serving chain for the gRPC control plane (same CA as the webhook). */
   servingCertificate(): ServingCertificate;
   stop(): Promise<void>;
@@ -138,17 +151,39 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
 
     const accessRequests = new KubeAccessRequestStore(client, (error) => log.warn({ err: error }, 'AccessRequest watch'));
     stops.push(() => accessRequests.stop());
-    log.info({ identity, namespace, webhookPort: webhook.port }, 'operator started');
+    const tokenVerifier = new KubeTokenVerifier(client);
+    const podLookup = new KubePodLookup(client);
+
+    let controlPlane: ControlPlane | undefined;
+    if (options.controlPlane !== undefined) {
+      const host = options.controlPlane.host ?? '0.0.0.0';
+      const first = certs.current();
+      controlPlane = await startControlPlane({
+        address: `${host.includes(':') ? `[${host}]` : host}:${options.controlPlane.port ?? 9444}`,
+        tls: {
+          cert: Buffer.from(first.cert),
+          key: Buffer.from(first.key),
+          watch: (listener) => certs.onRotate((next) => listener({ cert: Buffer.from(next.cert), key: Buffer.from(next.key) })),
+        },
+        ports: { tokens: tokenVerifier, pods: podLookup, policies: controller.policySource, rejections: controller.rejectionSink, accessRequests },
+        log: controlPlaneLogger(log),
+      });
+      const cp = controlPlane;
+      // Pushed last, so stopped first: sidecars get UNAVAILABLE and reconnect to another replica.
+      stops.push(() => cp.close());
+    }
+    log.info({ identity, namespace, webhookPort: webhook.port, ...(controlPlane !== undefined ? { controlPlanePort: controlPlane.port } : {}) }, 'operator started');
     return {
       client,
       controller,
       policySource: controller.policySource,
       rejectionSink: controller.rejectionSink,
-      tokenVerifier: new KubeTokenVerifier(client),
-      podLookup: new KubePodLookup(client),
+      tokenVerifier,
+      podLookup,
       accessRequests,
       certs,
       webhook,
+      controlPlane,
       servingCertificate: () => certs.current(),
       stop,
     };
@@ -156,4 +191,13 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     await stop();
     throw error;
   }
+}
+
+function controlPlaneLogger(log: Logger): ControlPlaneLogger {
+  return {
+    debug: (obj, msg) => log.debug?.(obj, msg),
+    info: (obj, msg) => log.info(obj, msg),
+    warn: (obj, msg) => log.warn(obj, msg),
+    error: (obj, msg) => log.error(obj, msg),
+  };
 }

@@ -278,6 +278,35 @@ describe('control plane', () => {
     await client.end();
   });
 
+  it('restarted while the control plane serves a snapshot it rejects, the sidecar NACKs and enforces the last-known-good cache', async () => {
+    const version = cp === undefined ? (sidecar!.logs().find((l) => l.msg === 'policy loaded' && l.source === 'cache')?.policyVersion as string | undefined) : cp.sidecars()[0]?.ackedVersion;
+    expect(version).toBeDefined();
+    await sidecar?.stop();
+    await cp?.close();
+    ports.policies.apply(BROKEN);
+    cp = await startControlPlane({ address: `127.0.0.1:${cpPort}`, ports });
+    const rejections = ports.rejections.records.length;
+    try {
+      sidecar = await startSidecar({ upstream: db.url({ user: 'app', password: null, database: 'app', sslmode: 'disable' }), args: sidecarArgs('token', admin), name: 'sidecar-cp-nacked' });
+      const loaded = await until('the cache', () => sidecar!.logs().find((l) => l.msg === 'policy loaded' && l.source === 'cache'), 10_000);
+      expect(loaded.policyVersion).toBe(version);
+      expect(ports.rejections.records.length).toBeGreaterThan(rejections);
+      expect(cp!.sidecars()[0]).toMatchObject({ nackedVersion: ports.rejections.records.at(-1)?.version });
+      const client = await connect(sidecar!);
+      expect(await email(client)).toBe(EMAIL);
+      // The fix arrives: the control plane's snapshot replaces the cache on the same connection.
+      ports.policies.apply(REVEAL_FOR_CHECKOUT);
+      await until('the ACK of the fixed policy', acked());
+      expect(sidecar!.logs().some((l) => l.msg === 'policy loaded' && l.source === 'control-plane')).toBe(true);
+      expect(await email(client)).toBe(EMAIL);
+      await client.end();
+    } finally {
+      ports.policies.apply(REVEAL_FOR_CHECKOUT);
+      await cp?.close();
+      cp = undefined;
+    }
+  });
+
   it('a rejected token: the stream is refused, the sidecar stays fail-closed and says why', async () => {
     await sidecar?.stop();
     cp = await startControlPlane({ address: `127.0.0.1:${cpPort}`, ports });

@@ -10,8 +10,9 @@ import { localEnv } from '../src/webhook/local.js';
 // The webhook's pod spec, run as local processes against a real PostgreSQL: the built sidecar gets
 // exactly the injected environment (credentials from the Secret, identity from the downward API),
 // its startupProbe command decides readiness, and the app reaches the database through the
-// rewritten DATABASE_URL without ever holding the password. The policy comes from a file here;
-// over gRPC once the control plane (issue 6 part B) is merged.
+// rewritten DATABASE_URL without ever holding the password. The policy comes from a file here
+// (the sidecar's standalone mode in an injected pod); over gRPC from a real operator:
+// e2e-kubernetes.test.ts.
 let db: PgCluster;
 let dir: string;
 let sidecar: ManagedProcess | undefined;
@@ -56,7 +57,7 @@ describe('an injected pod, run locally', () => {
     if (sidecarSpec === undefined || appSpec === undefined) throw new Error('not injected');
 
     const env = localEnv(pod, sidecarSpec, { secrets: { 'orders-db': { username: 'app', password: 'app_pw' } } });
-    // Until the control plane is merged: the policy from a file, no control-plane settings.
+    // Standalone here: the policy from a file, no control-plane settings.
     for (const key of Object.keys(env)) if (/^DBWARD_(CONTROL_PLANE|POLICY_CACHE_DIR|IDENTITY_LABELS_FILE)/.test(key)) delete env[key];
     await writeFile(join(dir, 'policy.yaml'), policyYaml);
     sidecar = spawnProcess('node', ['sidecar/dist/main.js'], { env: { ...env, DBWARD_POLICY: join(dir, 'policy.yaml') }, inheritEnv: true, name: 'sidecar' });

@@ -28,11 +28,13 @@ describe('dbward-operator', () => {
   });
 
   it('starts, reconciles, and on SIGTERM releases the Lease and exits 0', async () => {
-    const port = await freePort();
+    const [port, grpcPort] = [await freePort(), await freePort()];
     proc = spawnProcess('node', ['operator/dist/main.js', '--kubeconfig', kube.kubeconfig, '--namespace', 'dbward-system', '--webhook-host', '127.0.0.1', '--webhook-port', String(port)], {
-      env: { DBWARD_SIDECAR_IMAGE: 'dbward/sidecar:test', KUBERNETES_SERVICE_HOST: undefined },
+      env: { DBWARD_SIDECAR_IMAGE: 'dbward/sidecar:test', KUBERNETES_SERVICE_HOST: undefined, DBWARD_CONTROL_PLANE_HOST: '127.0.0.1', DBWARD_CONTROL_PLANE_PORT: String(grpcPort) },
     });
     await proc.waitFor(/operator started/, { timeoutMs: 30_000 });
+    // The gRPC control plane listens over TLS on the port given.
+    expect(proc.output).toMatch(new RegExp(`"address":"127\\.0\\.0\\.1:${grpcPort}","tls":true,"msg":"control plane listening"`));
     await kube.kubectlOk(['apply', '-f', '-'], { input: 'apiVersion: dbward.io/v1alpha1\nkind: DataAccessPolicy\nmetadata: {name: p, namespace: team}\nspec: {}\n' });
     await eventually('Ready', async () => {
       const out = await kube.kubectlOk(['get', 'dap', 'p', '-n', 'team', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
@@ -42,6 +44,7 @@ describe('dbward-operator', () => {
     expect(lease.spec.holderIdentity).not.toBe('');
     await proc.kill('SIGTERM', 25_000);
     expect(proc.exitInfo?.code).toBe(0);
+    expect(proc.output).toMatch(/control plane stopped/);
     const released = await client.get<{ spec: { holderIdentity?: string } }>('/apis/coordination.k8s.io/v1/namespaces/dbward-system/leases/dbward-operator');
     expect(released.spec.holderIdentity ?? '').toBe('');
   });

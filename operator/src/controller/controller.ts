@@ -16,6 +16,7 @@ import { APPLIED, desiredStatus, sameStatus, setCondition } from './status.js';
  */
 
 export interface Logger {
+  debug?(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;

@@ -73,3 +73,11 @@ export interface AccessRequestStore {
   /** The sidecar stopped waiting (timeout, client gone): marks it Expired if still Pending. */
   expire(namespace: string, name: string, reason: string): Promise<void>;
 }
+
+/** What the control plane logs with: a pino logger fits, so does the operator's Logger plus `debug`. */
+export interface ControlPlaneLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
-import { Server, ServerCredentials, type ServerOptions, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { experimental, Server, ServerCredentials, type ServerOptions, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, controlPlaneService, HELLO_TIMEOUT_MS } from '@dbward/sidecar/controlplane';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { newMetrics, type ControlPlaneMetrics } from './metrics.js';
-import type { AccessRequestStore, PodLookup, PolicySource, RejectionSink, TokenVerifier } from './ports.js';
+import type { AccessRequestStore, ControlPlaneLogger, PodLookup, PolicySource, RejectionSink, TokenVerifier } from './ports.js';
 import { buildSnapshot, type SnapshotContent } from './snapshot.js';
 import { SidecarStream, type SubscribeCall } from './stream.js';
 
@@ -31,6 +31,11 @@ export interface ControlPlaneTls {
   key: Buffer;
   /** PEM CA bundle to verify client certificates; when given, sidecars must present one. Sidecars authenticate with tokens, so this is optional. */
   clientCa?: Buffer;
+  /**
+   * Certificate rotation: called once with a listener; the server serves each new chain given to
+   * it for new connections (open streams keep theirs). Returns an unsubscribe function.
+   */
+  watch?: (listener: (next: { cert: Buffer; key: Buffer }) => void) => () => void;
 }
 
 export interface ControlPlaneOptions {
@@ -39,7 +44,8 @@ export interface ControlPlaneOptions {
   /** Required unless `address` is a loopback address (plaintext is for tests only). */
   tls?: ControlPlaneTls;
   ports: ControlPlanePorts;
-  log?: Logger;
+  /** A pino logger fits; default silent. */
+  log?: ControlPlaneLogger;
   /** A stream that has not said Hello by then is closed. Default 10 s. */
   helloTimeoutMs?: number;
 }
@@ -105,15 +111,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     },
   };
   server.addService(controlPlaneService(), implementation);
+  const rotating = options.tls?.watch !== undefined ? rotatingCredentials(options.tls, log) : undefined;
   const credentials =
     options.tls === undefined
       ? ServerCredentials.createInsecure()
-      : ServerCredentials.createSsl(options.tls.clientCa ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], options.tls.clientCa !== undefined);
+      : (rotating?.credentials ?? ServerCredentials.createSsl(options.tls.clientCa ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], options.tls.clientCa !== undefined));
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) => server.bindAsync(options.address, credentials, (error, bound) => (error ? reject(error) : resolve(bound))));
   } catch (cause) {
     hub.close();
+    rotating?.stop();
     throw new ControlPlaneConfigError(`cannot listen on ${options.address}: ${(cause as Error).message}`, { cause });
   }
   log.info({ address: `${host}:${port}`, tls: options.tls !== undefined }, 'control plane listening');
@@ -124,6 +132,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     sidecars: () => hub.statuses(),
     close: async (graceMs = 5_000) => {
       hub.close();
+      rotating?.stop();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
@@ -135,7 +144,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           resolve();
         });
       });
-      log.info('control plane stopped');
+      log.info({ address: `${host}:${port}` }, 'control plane stopped');
     },
   };
 }
@@ -153,7 +162,7 @@ class SnapshotHub {
   constructor(
     private readonly policies: PolicySource,
     pods: PodLookup,
-    private readonly log: Logger,
+    private readonly log: ControlPlaneLogger,
   ) {
     this.#unsubscribe.push(policies.onChange((namespace) => this.#changed(namespace)));
     if (pods.onChange !== undefined) this.#unsubscribe.push(pods.onChange((namespace, pod) => void this.#relabelled(namespace, pod)));
@@ -244,6 +253,38 @@ class SnapshotHub {
       this.log.debug({ namespace, streams: streams.size, labelSets: this.#cache.get(namespace)?.size ?? 0, ms: Math.round(performance.now() - started) }, 'snapshots offered');
     });
   }
+}
+
+/**
+ * TLS credentials whose chain can change under a running server: grpc-js's certificate-provider
+ * credentials (experimental API) fed from `tls.watch`. New connections get the newest chain.
+ */
+function rotatingCredentials(tls: ControlPlaneTls, log: ControlPlaneLogger): { credentials: ServerCredentials; stop: () => void } {
+  type Update = { certificate: Buffer; privateKey: Buffer };
+  let latest: Update = { certificate: tls.cert, privateKey: tls.key };
+  const listeners = new Set<(update: Update | null) => void>();
+  const unwatch = tls.watch?.((next) => {
+    latest = { certificate: next.cert, privateKey: next.key };
+    log.info({}, 'control plane: serving a renewed certificate');
+    for (const listener of listeners) listener(latest);
+  });
+  const provider: experimental.CertificateProvider = {
+    addCaCertificateListener: () => undefined,
+    removeCaCertificateListener: () => undefined,
+    addIdentityCertificateListener: (listener) => {
+      listeners.add(listener);
+      // Asynchronously: grpc-js registers its own watcher right after adding this listener.
+      queueMicrotask(() => {
+        if (listeners.has(listener)) listener(latest);
+      });
+    },
+    removeIdentityCertificateListener: (listener) => {
+      listeners.delete(listener);
+    },
+  };
+  // grpc-js names the first parameter caCertificateProvider, but passes it on as the identity provider.
+  const credentials = experimental.createCertificateProviderServerCredentials(provider, null, false);
+  return { credentials, stop: () => unwatch?.() };
 }
 
 function splitAddress(address: string): { host: string; port: number } {

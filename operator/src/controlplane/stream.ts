@@ -1,9 +1,8 @@
 import { status as Status, type Metadata, type ServerDuplexStream } from '@grpc/grpc-js';
 import { AccessRequestSpecSchema, type AccessRequestSpec, type AccessRequestStatus } from '@dbward/sidecar/api';
 import type { ApprovalRequestMessage, ControlPlaneMessage, DecodedSidecarMessage, Hello, WorkloadIdentity } from '@dbward/sidecar/controlplane';
-import type { Logger } from 'pino';
 import type { ControlPlaneMetrics } from './metrics.js';
-import { ControlPlaneAuthError, type AccessRequestStore, type PodLookup, type RejectionSink, type SidecarIdentity, type TokenVerifier } from './ports.js';
+import { ControlPlaneAuthError, type AccessRequestStore, type ControlPlaneLogger, type PodLookup, type RejectionSink, type SidecarIdentity, type TokenVerifier } from './ports.js';
 import { labelsKey, type SnapshotContent } from './snapshot.js';
 
 export type SubscribeCall = ServerDuplexStream<DecodedSidecarMessage, ControlPlaneMessage>;
@@ -15,7 +14,7 @@ export interface StreamDeps {
   rejections: RejectionSink;
   accessRequests: AccessRequestStore;
   metrics: ControlPlaneMetrics;
-  log: Logger;
+  log: ControlPlaneLogger;
   helloTimeoutMs: number;
   /** Registers the subscribed stream; the hub then offers it snapshots. */
   subscribe(stream: SidecarStream): void;

@@ -178,14 +178,18 @@ export class ControlPlaneClient {
   }
 
   #onSnapshot(stream: Stream, snapshot: Snapshot): void {
-    this.#everConnected = true;
     clearTimeout(this.#fallback);
     const compiled = compileSnapshot(snapshot);
     if (!compiled.ok) {
       this.options.log.warn({ version: compiled.version, keptVersion: this.#inForce?.version, error: compiled.error }, 'control plane: snapshot rejected (NACK); keeping the last good policy');
       stream.write({ nack: { version: compiled.version, error: compiled.error } });
+      // Nothing in force yet (a restart while the control plane serves something this sidecar
+      // rejects): the last-known-good from the cache is the last good policy.
+      if (this.#inForce === undefined) void this.#useCache('the control plane sent a snapshot this sidecar rejects');
       return;
     }
+    // Only a snapshot put in force counts: after it, the cache is never used again.
+    this.#everConnected = true;
     this.#install(compiled, 'control-plane');
     stream.write({ ack: { version: compiled.version } });
     const dir = this.options.cacheDir;
