@@ -181,7 +181,9 @@ export class PolicyEnforcer {
     private readonly log: Logger,
     /** The server's ParameterStatus values as last reported (client_encoding, standard_conforming_strings). */
     private readonly serverParams: ReadonlyMap<string, string>,
-  ) {}
+  ) {
+    this.initGate();
+  }
 
   /** True while a statement waits for approval or an internal query runs: client frames must not stream through. */
   get holding(): boolean {
@@ -256,31 +258,26 @@ export class PolicyEnforcer {
     const set = this.runtime.compiled();
     if (set === undefined) return verdict;
     const ctx = this.maskerContext(set);
-    const refuse = (message: string, hint?: string): Verdict => ({
-      kind: 'refuse',
-      refusal: refusal('guardrail-denied', message, hint === undefined ? undefined : { hint }),
-      facts: verdict.facts,
-      decisions: verdict.decisions,
-    });
-    const earlier = new Set<string>();
+    let earlier: Set<string> | undefined;
     for (const facts of verdict.facts) {
       if (set.masking.predicates === 'deny') {
         const column = this.predicateCheck(ctx, facts);
         if (column !== undefined) {
-          return refuse(
+          return maskingRefusal(
+            verdict,
             `dbward.masking: the statement filters, joins, groups or sorts on ${column}, which is masked for you`,
             'a predicate on a masked column can reveal its values; set spec.masking.predicates: allow to permit it',
           );
         }
       }
-      const unknown = this.unknownSessionObject(facts, earlier);
+      const unknown = facts.command === 'EXECUTE' || facts.command === 'FETCH' ? this.unknownSessionObject(facts, earlier ?? NO_NAMES) : undefined;
       if (unknown !== undefined && masksAnything(ctx)) {
-        return refuse(`dbward.masking: ${unknown} was not prepared or declared through dbward, so its rows cannot be masked`, 'prepare it (or declare the cursor) in this session');
+        return maskingRefusal(verdict, `dbward.masking: ${unknown} was not prepared or declared through dbward, so its rows cannot be masked`, 'prepare it (or declare the cursor) in this session');
       }
       const flow = this.flowCheck(ctx, facts);
-      if (flow !== undefined) return refuse(flow);
-      if (facts.command === 'PREPARE' && facts.preparedName !== undefined) earlier.add(`p:${facts.preparedName}`);
-      if (facts.command === 'DECLARE CURSOR' && facts.cursorName !== undefined) earlier.add(`c:${facts.cursorName}`);
+      if (flow !== undefined) return maskingRefusal(verdict, flow, undefined);
+      if (facts.command === 'PREPARE' && facts.preparedName !== undefined) (earlier ??= new Set()).add(`p:${facts.preparedName}`);
+      if (facts.command === 'DECLARE CURSOR' && facts.cursorName !== undefined) (earlier ??= new Set()).add(`c:${facts.cursorName}`);
     }
     for (const copy of verdict.facts) {
       if (copy.command !== 'COPY' || copy.readTables.length === 0 || !readsMaskedColumn(ctx, copy)) continue;
@@ -288,7 +285,7 @@ export class PolicyEnforcer {
       // catalog to expand the table, COPY options this sidecar does not parse) is refused.
       const format = copy.output.length > 0 && copy.output.every((c) => !c.opaque) ? copyOutFormat(copy.text) : undefined;
       if (format === undefined) {
-        return refuse(`dbward.masking: COPY of ${copy.readTables.join(', ')} would send masked columns unmasked`, 'select the rows instead (they are masked), or copy only columns that are not masked');
+        return maskingRefusal(verdict, `dbward.masking: COPY of ${copy.readTables.join(', ')} would send masked columns unmasked`, 'select the rows instead (they are masked), or copy only columns that are not masked');
       }
       this.copyFormats.set(copy, format);
     }
@@ -520,6 +517,13 @@ export class PolicyEnforcer {
       const result = this.decide(buf, start, end, facts);
       return result === undefined || result.decisions === null ? null : planColumns(result.fields, result.decisions);
     }
+    // The same statement shape and RowDescription as last time (a client repeating a statement):
+    // compare bytes, no key string.
+    const last = this.lastShape;
+    if (last !== null && last.output === facts.output && last.bytes.length === end - start && last.bytes.compare(buf, start, end) === 0) {
+      const known = this.current(last.result);
+      if (known !== undefined) return last.plan;
+    }
     let byDescription = this.shapeDecisions.get(facts.output);
     if (byDescription === undefined) {
       byDescription = new Map();
@@ -533,8 +537,13 @@ export class PolicyEnforcer {
       if (byDescription.size > 64) byDescription.clear();
       byDescription.set(key, result);
     }
-    return result.decisions === null ? null : planColumns(result.fields, result.decisions);
+    const plan = result.decisions === null ? null : planColumns(result.fields, result.decisions);
+    this.lastShape = { output: facts.output, bytes: Buffer.from(buf.subarray(start, end)), result, plan };
+    return plan;
   }
+
+  /** The last simple-protocol result shape planned (see planForShape). */
+  private lastShape: { output: object; bytes: Buffer; result: ResultDecisions; plan: ColumnPlan[] | null } | null = null;
 
   private maskRow(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[]): boolean {
     return rewriteDataRowTo(this.outlet.clientFrames, buf, start, end, plan, this.scanner, this.runtime.maskKey);
@@ -542,6 +551,9 @@ export class PolicyEnforcer {
 
   /** CommandComplete of a client statement: note schema and search_path changes. */
   private noteCommand(buf: Buffer, start: number, end: number): void {
+    // `SELECT n`, the common case, changes nothing (CREATE TABLE AS reports SELECT too, and its
+    // table is new: nothing it could unmask until the catalog is read at the next DDL or TTL).
+    if (buf[start + 5] === 0x53 && buf[start + 6] === 0x45 && buf[start + 7] === 0x4c) return;
     const tag = buf.toString('latin1', start + 5, Math.min(end - 1, start + 5 + 24));
     if (SCHEMA_CHANGING.test(tag)) {
       this.runtime.catalogs.invalidate(this.identity.database);
@@ -562,20 +574,23 @@ export class PolicyEnforcer {
         const message = decodeFrontend(code, buf, start, end);
         if (message.type !== 'Query') return;
         const text = this.sqlText(message.query, buf, start + 5);
-        this.act(this.judge((ctx) => judgeSqlText(text, ctx)), 'query', buf, start, end, poisonQuery());
+        const gate = this.gateContext();
+        this.act(gate === null ? PolicyEnforcer.NO_POLICY : judgeSqlText(text, gate), 'query', buf, start, end, poisonQuery());
         return;
       }
       case Frontend.Parse: {
         const message = decodeFrontend(code, buf, start, end);
         if (message.type !== 'Parse') return;
         const text = this.sqlText(message.query, buf, buf.indexOf(0, start + 5) + 1);
-        this.act(this.judge((ctx) => judgeSqlText(text, ctx)), 'parse', buf, start, end, poisonParse(message.name));
+        const gate = this.gateContext();
+        this.act(gate === null ? PolicyEnforcer.NO_POLICY : judgeSqlText(text, gate), 'parse', buf, start, end, poisonParse(message.name));
         return;
       }
       case Frontend.FunctionCall: {
         const message = decodeFrontend(code, buf, start, end);
         if (message.type !== 'FunctionCall') return;
-        this.act(this.judge((ctx) => judgeFunctionCall(message.functionOid, ctx)), 'function-call', buf, start, end, poisonQuery());
+        const gate = this.gateContext();
+        this.act(gate === null ? PolicyEnforcer.NO_POLICY : judgeFunctionCall(message.functionOid, gate), 'function-call', buf, start, end, poisonQuery());
         return;
       }
       case Frontend.Bind: {
@@ -685,18 +700,34 @@ export class PolicyEnforcer {
     if (this.held !== null) this.held.approval.cancel();
   }
 
-  private judge(decide: (ctx: GateContext) => Verdict): Verdict {
+  /**
+   * The gate context for the policy in force, or null before one is loaded. One object per
+   * session, refreshed in place (the policy and the session's SQL settings can change between
+   * statements): judging a statement allocates no context and no closure.
+   */
+  private gateContext(): GateContext | null {
     const policy = this.runtime.current();
-    if (policy === null) {
-      return { kind: 'refuse', refusal: { ...refusal('no-policy'), severity: 'ERROR' }, facts: [], decisions: [] };
-    }
-    const session: SessionSql = {
-      database: this.identity.database,
-      standardConformingStrings: this.serverParams.get('standard_conforming_strings') !== 'off',
-      searchPath: this.searchPath,
-    };
-    return decide({ identity: this.identity, environment: this.runtime.environment, analyze: (text) => this.runtime.analyze(text, session), policy });
+    if (policy === null) return null;
+    const session = this.sessionSql;
+    session.standardConformingStrings = this.serverParams.get('standard_conforming_strings') !== 'off';
+    session.searchPath = this.searchPath;
+    const gate = this.gate;
+    gate.policy = policy;
+    gate.environment = this.runtime.environment;
+    return gate;
   }
+
+  private sessionSql!: SessionSql;
+  private gate!: GateContext;
+
+  private initGate(): void {
+    this.sessionSql = { database: this.identity.database, standardConformingStrings: true, searchPath: this.searchPath };
+    const sessionSql = this.sessionSql;
+    const runtime = this.runtime;
+    this.gate = { identity: this.identity, environment: '', analyze: (text) => runtime.analyze(text, sessionSql), policy: null as unknown as ActivePolicy };
+  }
+
+  private static readonly NO_POLICY: Verdict = { kind: 'refuse', refusal: { ...refusal('no-policy'), severity: 'ERROR' }, facts: [], decisions: [] };
 
   /**
    * The statement text as the server will read it: the codec's UTF-8 string when the client
@@ -705,7 +736,7 @@ export class PolicyEnforcer {
    */
   private sqlText(utf8: string, buf: Buffer, textStart: number): string | UndecodableText {
     const encoding = this.serverParams.get('client_encoding') ?? 'UTF8';
-    if (isUtf8(encoding)) return utf8;
+    if (encoding === 'UTF8' || isUtf8(encoding)) return utf8;
     try {
       return decodeClientText(buf.subarray(textStart, buf.indexOf(0, textStart)), encoding);
     } catch (error) {
@@ -786,6 +817,18 @@ export class PolicyEnforcer {
     }
     this.outlet.flush();
   }
+}
+
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** A masking refusal (42501, `dbward: denied by dbward.masking: ...`) in place of a verdict. */
+function maskingRefusal(verdict: Verdict, message: string, hint: string | undefined): Verdict {
+  return {
+    kind: 'refuse',
+    refusal: refusal('guardrail-denied', message, hint === undefined ? undefined : { hint }),
+    facts: verdict.facts,
+    decisions: verdict.decisions,
+  };
 }
 
 /** judgeSql, or an unparseable verdict for text that could not be decoded. */

@@ -311,7 +311,8 @@ function skipComment(text: string, i: number): number {
 
 /** The key being written: verbatim runs, placeholders, single spaces. */
 class KeyWriter {
-  out = '';
+  /** The key's pieces, joined once at the end (one flat string to hash, not a rope). */
+  readonly parts: string[] = [];
   /** Start of the verbatim run being accumulated, or -1. */
   run = -1;
   /** Whitespace or a comment since the last emitted piece. */
@@ -328,7 +329,7 @@ class KeyWriter {
   /** Close the verbatim run at `end`. */
   flush(end: number): void {
     if (this.run >= 0) {
-      this.out += this.text.slice(this.run, end);
+      this.parts.push(this.text.slice(this.run, end));
       this.run = -1;
     }
   }
@@ -336,7 +337,7 @@ class KeyWriter {
   /** Open a verbatim run at `at` (a token start), emitting the pending space first. */
   open(at: number): void {
     if (this.run >= 0) return;
-    if (this.space && this.stmtStart >= 0 && this.stmtStart !== at) this.out += ' ';
+    if (this.space && this.stmtStart >= 0 && this.stmtStart !== at) this.parts.push(' ');
     this.space = false;
     this.run = at;
   }
@@ -352,9 +353,9 @@ class KeyWriter {
   literal(start: number, end: number, mark: string): void {
     if (this.replace && !this.keepNextLiteral) {
       this.flush(start);
-      if (this.space && this.stmtStart !== start) this.out += ' ';
+      if (this.space && this.stmtStart !== start) this.parts.push(' ');
       this.space = false;
-      this.out += mark;
+      this.parts.push(mark);
     } else this.open(start);
     this.keepNextLiteral = false;
   }
@@ -396,7 +397,7 @@ export function lexQuery(text: string, opts: LexOptions, fixes?: number[]): Lexe
       w.flush(i);
       if (w.stmtStart >= 0) {
         spans.push(w.stmtStart, trimSqlEnd(text, w.stmtStart, i));
-        w.out += ';';
+        w.parts.push(';');
       }
       w.stmtStart = -1;
       w.space = false;
@@ -515,7 +516,7 @@ export function lexQuery(text: string, opts: LexOptions, fixes?: number[]): Lexe
   if (depth !== 0) return null;
   if (w.stmtStart >= 0) spans.push(w.stmtStart, trimSqlEnd(text, w.stmtStart, n));
   if (spans.length === 0) return null; // nothing to cache for an empty query
-  return { key: w.out, spans };
+  return { key: w.parts.join(''), spans };
 }
 
 /**
