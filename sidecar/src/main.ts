@@ -3,6 +3,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { parseCli, USAGE, type SidecarConfig } from './config/cli.js';
 import { ConfigError } from './config/errors.js';
 import { AdminServer } from './admin/server.js';
+import { createAudit, resolveAuditConfig, type Audit, type AuditConfig } from './audit/index.js';
 import { ApprovalRegistry } from './approvals/registry.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { PolicyWatcher, reloadOnSighup } from './policy/watch.js';
@@ -17,12 +18,14 @@ const VERSION = '0.1.0';
 async function main(): Promise<void> {
   let config: SidecarConfig;
   let clientTls: SecureContext | undefined;
+  let auditConfig: AuditConfig;
   try {
     const command = parseCli(process.argv.slice(2), process.env);
     if (command.kind === 'help') return void process.stdout.write(`${USAGE}\n`);
     if (command.kind === 'version') return void process.stdout.write(`dbward-sidecar ${VERSION}\n`);
     config = command.config;
     clientTls = makeClientTls(config);
+    auditConfig = resolveAuditConfig(config.otlpEndpoint, process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`dbward-sidecar: ${error.message}\n`);
@@ -34,6 +37,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const approvals = new ApprovalRegistry();
   const policy = config.policyFiles.length > 0 ? await startPolicy(config, approvals, log) : undefined;
+  const audit = await startAudit(config, auditConfig, policy, log);
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -45,6 +49,7 @@ async function main(): Promise<void> {
       log,
       policy: policy?.runtime,
       identity: config.identity,
+      ...(audit !== undefined ? { audit } : {}),
     },
     log,
   );
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
       approvals,
       log,
       ready: () => (policy === undefined || policy.watcher.current !== undefined ? { ready: true } : { ready: false, reason: 'no policy loaded' }),
+      extra: (req, res) => audit?.serveMetrics(req, res) ?? false,
     });
     try {
       const bound = await admin.listen(config.admin.host, config.admin.port);
@@ -86,6 +92,8 @@ async function main(): Promise<void> {
       mode: policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       policyVersion: policy?.watcher.current?.version,
       environment: policy?.runtime.environment,
+      audit: auditConfig.export === undefined ? (audit === undefined ? 'off' : 'metrics only (admin /metrics)') : `${auditConfig.export.protocol} ${auditConfig.export.tracesTarget}`,
+      serviceName: auditConfig.export === undefined ? undefined : auditConfig.serviceName,
     },
     'listening',
   );
@@ -97,7 +105,9 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     server.shutdown(config.drainTimeoutMs).then(async () => {
       await admin?.close();
-      log.info('stopped');
+      await audit?.shutdown(2_000);
+      const spans = audit?.stats();
+      log.info(spans === undefined ? {} : { auditSpans: spans }, 'stopped');
       process.exit(0);
     }, () => process.exit(1));
   };
@@ -135,6 +145,35 @@ async function startPolicy(config: SidecarConfig, approvals: ApprovalRegistry, l
     ...(maskKey !== undefined && maskKey !== '' ? { maskKey: Buffer.from(maskKey, 'utf8') } : {}),
   });
   return { runtime, watcher };
+}
+
+/**
+ * The audit trail: spans when an OTLP endpoint is configured, metrics when spans are exported or
+ * the admin endpoint can serve /metrics. Neither: undefined, and sessions record nothing.
+ */
+async function startAudit(
+  config: SidecarConfig,
+  auditConfig: AuditConfig,
+  policy: { runtime: PolicyRuntime; watcher: PolicyWatcher } | undefined,
+  log: Logger,
+): Promise<Audit | undefined> {
+  if (auditConfig.export === undefined && config.admin === undefined) return undefined;
+  // Statement shapes and normalized text come from libpg_query, also in pass-through mode.
+  await initSqlAnalysis();
+  const fields = config.identity.fields;
+  return createAudit({
+    config: auditConfig,
+    metrics: true,
+    upstream: { host: config.upstream.host, port: config.upstream.port },
+    log,
+    version: VERSION,
+    policyVersion: () => policy?.watcher.current?.version,
+    queryText: () => policy?.runtime.compiled()?.audit.queryText ?? 'normalized',
+    resource: {
+      ...(fields.namespace !== undefined ? { 'k8s.namespace.name': fields.namespace } : {}),
+      ...(fields.pod !== undefined ? { 'k8s.pod.name': fields.pod } : {}),
+    },
+  });
 }
 
 function makeClientTls(config: SidecarConfig): SecureContext | undefined {

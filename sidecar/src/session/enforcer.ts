@@ -1,4 +1,5 @@
 import type { ApprovalOutcome, ApprovalRegistry } from '../approvals/registry.js';
+import type { EnforcerAudit } from '../audit/types.js';
 import { refusal, type Refusal } from '../errors/catalog.js';
 import type { Logger } from '../log/logger.js';
 import { CATALOG_QUERY, parseCatalogSnapshot, type CatalogSnapshot } from '../sql/index.js';
@@ -177,6 +178,8 @@ export class PolicyEnforcer {
     private readonly log: Logger,
     /** The server's ParameterStatus values as last reported (client_encoding, standard_conforming_strings). */
     private readonly serverParams: ReadonlyMap<string, string>,
+    /** Audit: told each verdict, approval outcome and masked row. */
+    private readonly audit?: EnforcerAudit,
   ) {}
 
   /** True while a statement waits for approval or an internal query runs: client frames must not stream through. */
@@ -388,6 +391,7 @@ export class PolicyEnforcer {
   private maskRow(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[]): boolean {
     const rewritten = rewriteDataRow(buf, start, end, plan, this.scanner, this.runtime.maskKey);
     if (rewritten === null) return false;
+    this.audit?.masked(plan);
     this.outlet.sendToClient(rewritten);
     return true;
   }
@@ -567,6 +571,7 @@ export class PolicyEnforcer {
 
   private act(verdict: Verdict, kind: Held['kind'], buf: Buffer, start: number, end: number, poison: Buffer): void {
     verdict = this.refuseUnmaskableCopy(verdict);
+    this.audit?.decided(verdict);
     switch (verdict.kind) {
       case 'forward':
         this.pushForwarded(kind, verdict.facts, buf, start);
@@ -613,6 +618,7 @@ export class PolicyEnforcer {
     if (held === null || this.closed) return;
     this.held = null;
     this.log.info({ approval: held.approvalId, state: outcome.state, by: outcome.request.decidedBy }, 'approval settled');
+    this.audit?.settled(outcome.state === 'approved');
     if (outcome.state === 'approved') {
       this.pushForwarded(held.kind, held.facts, held.frame, 0);
       this.outlet.sendToServer(held.frame);
