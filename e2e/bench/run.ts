@@ -43,6 +43,7 @@ import { summarizeProfile } from './profile.js';
 import { rawQuery } from './rawclient.js';
 import { renderPolicySummary, renderSection, writePolicySummary, writeSection } from './report.js';
 import { BenchStack } from './stack.js';
+import { startJaeger } from '../harness/jaeger.js';
 import { pairedRatio, summarize, type Summary } from './stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -126,7 +127,7 @@ function rotation(targets: readonly Target[], round: number): Target[] {
 
 /** One value per known target (targets not measured get summaries of nothing: NaN). */
 function perTarget<T>(fn: (t: Target) => T): Record<Target, T> {
-  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar'), 'sidecar+policy': fn('sidecar+policy') };
+  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar'), 'sidecar+policy': fn('sidecar+policy'), 'sidecar+policy+otel': fn('sidecar+policy+otel') };
 }
 
 function ratiosOf(series: Record<Target, number[]>): Record<RatioKey, RatioSummary> {
@@ -320,6 +321,9 @@ function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined, targ
     if (has('sidecar', 'sidecar+policy')) {
       checks.push(check(`pgbench -S ${m.mode}: sidecar+policy (20 rules) TPS ≥ 0.9 × sidecar TPS`, 'sidecar+policy/sidecar', m.ratios['sidecar+policy/sidecar'], 0.9));
     }
+    if (has('sidecar+policy', 'sidecar+policy+otel')) {
+      checks.push(check(`pgbench -S ${m.mode}: audit export on (OTLP to Jaeger) TPS ≥ 0.9 × export off`, 'sidecar+policy+otel/sidecar+policy', m.ratios['sidecar+policy+otel/sidecar+policy'], 0.9));
+    }
   }
   for (const c of read?.clients ?? []) {
     if (!has('sidecar', 'direct')) continue;
@@ -397,7 +401,11 @@ async function main(): Promise<void> {
 
     const nodeArgs = config.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${config.cpuProfileDir}`];
     if (config.cpuProfileDir !== undefined) mkdirSync(config.cpuProfileDir, { recursive: true });
-    const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs, policyArgs: POLICY_ARGS });
+    // sidecar+policy+otel exports its audit trail over OTLP/HTTP (protobuf) to a Jaeger started here.
+    const jaeger = config.targets.includes('sidecar+policy+otel') ? (log('starting jaeger'), await startJaeger()) : undefined;
+    if (jaeger !== undefined) stops.push(() => jaeger.stop());
+    const otelArgs = jaeger === undefined ? [] : ['--otlp-endpoint', jaeger.otlpHttp];
+    const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs, policyArgs: POLICY_ARGS, otelArgs });
     stops.push(async () => {
       profiledPids = stack.sidecarPids;
       await stack.stop();
@@ -409,6 +417,10 @@ async function main(): Promise<void> {
     const sidecarPolicy = config.targets.includes('sidecar+policy')
       ? (log(`starting sidecar+policy (${POLICY_FILE})`), await stack.startSidecar('sidecar+policy'))
       : undefined;
+    if (jaeger !== undefined) {
+      log(`starting sidecar+policy+otel (OTLP/HTTP to jaeger ${jaeger.otlpHttp})`);
+      await stack.startSidecar('sidecar+policy+otel');
+    }
 
     let pgbench: PgbenchMode[] = [];
     if (config.only !== 'read') {

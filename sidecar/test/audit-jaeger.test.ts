@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, pgBinDir, run, startPostgres, type PgCluster } from '../../e2e/harness/index.js';
-import { HAVE_JAEGER, JAEGER_BIN, startJaeger, type JaegerSpan, type RunningJaeger } from './support/jaeger.js';
+import { HAVE_JAEGER, JAEGER_BIN, startJaeger, type JaegerSpan, type RunningJaeger } from '../../e2e/harness/jaeger.js';
 import { startSidecar, type RunningSidecar } from './support/sidecar.js';
 
 /**

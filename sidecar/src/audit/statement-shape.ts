@@ -128,10 +128,14 @@ const NEEDLE = Buffer.from('traceparent=');
 const HEX = /^[0-9a-f]+$/;
 
 /**
- * Finds a sqlcommenter traceparent in a frame's bytes [start, end). Only version 00 is read;
- * all-zero ids are invalid (W3C Trace Context).
+ * Finds a sqlcommenter traceparent in a frame's bytes [start, end): sqlcommenter appends its
+ * comment to the statement, so only statements ending in `*\/` (then maybe `;`, whitespace and the
+ * message's NUL) are searched. Only version 00 is read; all-zero ids are invalid (W3C Trace Context).
  */
 export function findTraceParent(buf: Buffer, start: number, end: number): TraceParent | undefined {
+  let last = end - 1;
+  while (last > start && (buf[last] === 0 || buf[last] === 0x3b /* ; */ || buf[last] === 0x20 || buf[last] === 0x0a || buf[last] === 0x0d || buf[last] === 0x09)) last--;
+  if (buf[last] !== 0x2f /* / */ || buf[last - 1] !== 0x2a /* * */) return undefined;
   const view = buf.subarray(start, end);
   const at = view.indexOf(NEEDLE);
   if (at < 0) return undefined;

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnProcess, type ManagedProcess } from '../../../e2e/harness/index.js';
+import { freePort, spawnProcess, type ManagedProcess } from './index.js';
 
 /** The Jaeger v2 binary built by `make tools-jaeger` (e2e/tools/README.md). */
-export const JAEGER_BIN = fileURLToPath(new URL('../../../e2e/tools/bin/jaeger', import.meta.url));
-export const JAEGER_CONFIG = fileURLToPath(new URL('../../../e2e/tools/jaeger/config.yaml', import.meta.url));
+export const JAEGER_BIN = fileURLToPath(new URL('../tools/bin/jaeger', import.meta.url));
+export const JAEGER_CONFIG = fileURLToPath(new URL('../tools/jaeger/config.yaml', import.meta.url));
 export const HAVE_JAEGER = existsSync(JAEGER_BIN);
 
 /** A span as Jaeger's query API (/api/traces) returns it, tags flattened. */
