@@ -41,6 +41,8 @@ export class SpanQueue {
   private waitingBytes = 0;
   private waitingSpans = 0;
   private inFlight = false;
+  /** Spans of the batch being sent (still in memory, neither exported nor dropped yet). */
+  private inFlightSpans = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly maxBatchSpans: number;
@@ -78,9 +80,9 @@ export class SpanQueue {
     if (++this.open.spans >= this.maxBatchSpans) this.seal();
   }
 
-  /** Spans and bytes waiting (open batch included). */
+  /** Spans waiting or being sent (open batch included), and the bytes waiting. */
   get queued(): { spans: number; bytes: number } {
-    return { spans: this.waitingSpans + this.open.spans, bytes: this.waitingBytes + this.open.writer.pos };
+    return { spans: this.waitingSpans + this.open.spans + this.inFlightSpans, bytes: this.waitingBytes + this.open.writer.pos };
   }
 
   /** Seals the open batch and starts an export if none runs. */
@@ -127,17 +129,20 @@ export class SpanQueue {
     this.inFlight = true;
     const body = exportTraceRequest(this.options.resource, this.options.scope, batch.writer.buf, 0, batch.writer.pos);
     const spans = batch.spans;
+    this.inFlightSpans = spans;
     if (this.spare.length < 2 && batch.writer.buf.length <= 1024 * 1024) this.spare.push(batch.writer);
     this.options.transport.send(body, this.exportTimeoutMs).then(
       () => {
         this.stats.exported += spans;
         this.inFlight = false;
+        this.inFlightSpans = 0;
         this.backoffMs = 0;
         this.pump();
       },
       (error: unknown) => {
         this.stats.droppedExportFailed += spans;
         this.inFlight = false;
+        this.inFlightSpans = 0;
         this.backoffMs = Math.min(30_000, this.backoffMs === 0 ? 1000 : this.backoffMs * 2);
         this.retryAt = Date.now() + this.backoffMs;
         this.options.onExportFailure?.(error instanceof Error ? error : new Error(String(error)), spans);
