@@ -124,11 +124,11 @@ describe.each([
     await client.connect();
     const before = Number(await db.sql('select count(*) from orders', { database: 'app' }));
 
-    // masked, simple and extended protocol
-    const simple = await client.query('select id, email from customers where id = 1');
-    expect(simple.rows[0].email).not.toBe('ada@analytical.example');
+    // masked, extended protocol (first, while the sidecar still reads the catalog), then simple
     const extended = await client.query('select id, email from customers where id = $1', [2]);
     expect(extended.rows[0].email).not.toBe('grace@cobol.example');
+    const simple = await client.query('select id, email from customers where id = 1');
+    expect(simple.rows[0].email).not.toBe('ada@analytical.example');
     // denied
     await expect(client.query('truncate orders')).rejects.toMatchObject({ code: '42501' });
     // held, then approved
@@ -236,5 +236,40 @@ describe.each([
     expect(metrics).toMatch(/dbward_decisions_total\{dbward_decision="approved",dbward_rule="hold-deletes"[^}]*\} 1\n/);
     expect(metrics).toMatch(/dbward_masked_values_total\{[^}]*\} 2\n/);
     expect(metrics).toMatch(/dbward_audit_spans_exported_total\{[^}]*\} \d+\n/);
+  });
+});
+
+describe('audit spans without a policy (pass-through mode)', () => {
+  it.skipIf(!HAVE_JAEGER)('still sends a span per statement, decision allow, with the identity and the statement shape', async () => {
+    const service = 'dbward-audit-pass-through';
+    const sidecar = await startSidecar({
+      upstream: db.url({ user: 'app', password: null, database: 'app', sslmode: 'disable' }),
+      args: ['--otlp-endpoint', jaeger.otlpHttp, '--identity', 'pod=orders-7d9f', '--identity', 'namespace=shop'],
+      env: { OTEL_SERVICE_NAME: service, OTEL_METRICS_EXPORTER: 'none' },
+      name: 'sidecar-pass-through',
+    });
+    try {
+      const client = new pg.Client({ host: sidecar.host, port: sidecar.port, user: 'app', database: 'app', application_name: 'pt' });
+      await client.connect();
+      // the first statement of the session in the extended protocol, then a simple one
+      expect((await client.query('select total from orders where id = $1', [10])).rows).toEqual([{ total: 100 }]);
+      await client.query("update orders set total = total + 1 where id = 11 and 'x' = 'x'");
+      await client.end();
+      const spans = await spansOf(service, (all) => all.length >= 3);
+      const select = one(spans, (s) => s.operationName === 'SELECT public.orders', 'SELECT');
+      expect(select.tags).toMatchObject({
+        'dbward.decision': 'allow',
+        'db.query.text': 'select total from orders where id = $1',
+        'db.response.returned_rows': 1,
+        'dbward.identity.pod': 'orders-7d9f',
+        'dbward.identity.application': 'pt',
+      });
+      expect(select.tags['dbward.policy.version']).toBeUndefined();
+      const update = one(spans, (s) => s.operationName === 'UPDATE public.orders', 'UPDATE');
+      expect(update.tags).toMatchObject({ 'dbward.decision': 'allow', 'db.query.text': 'update orders set total = total + $1 where id = $2 and $3 = $4', 'db.response.returned_rows': 1 });
+      expect(JSON.parse(String(update.tags['dbward.tables.written']))).toEqual(['public.orders']);
+    } finally {
+      await sidecar.stop();
+    }
   });
 });

@@ -54,8 +54,15 @@ interface Pending {
   sqlstate: string | undefined;
 }
 
+/**
+ * An Execute of a portal. Its statement's Parse may still wait for the enforcer's decision (the
+ * enforcer queues client messages behind a held statement or its own queries), so the run is
+ * built when first needed: by then the server has answered, so the Parse was decided.
+ */
 interface Execution {
-  run: StatementRun;
+  source: Pending | undefined;
+  start: bigint;
+  run: StatementRun | undefined;
 }
 
 type Tag = Pending | Execution;
@@ -85,8 +92,9 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
   /** Statement messages seen but not yet decided by the enforcer, oldest first. */
   private readonly awaiting: Pending[] = [];
   private held: Pending | null = null;
-  private readonly prepared = new Map<string, StatementRun>();
-  private readonly portals = new Map<string, StatementRun | undefined>();
+  /** Prepared statements by name: their Parse (decided, or still waiting for the enforcer). */
+  private readonly prepared = new Map<string, Pending>();
+  private readonly portals = new Map<string, Pending | undefined>();
   private lastPlan: readonly ColumnPlan[] | undefined;
   private lastPlanMasks = 0;
   private closed = false;
@@ -116,9 +124,8 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
         return;
       }
       case Frontend.Execute: {
-        const info = this.portals.get(buf.toString('utf8', start + 5, buf.indexOf(0, start + 5)));
-        const run: StatementRun = info === undefined ? this.unknownRun(process.hrtime.bigint()) : { ...info, start: process.hrtime.bigint(), maskedPlan: undefined, maskedValues: 0 };
-        this.expected.push('execute', { run });
+        const source = this.portals.get(buf.toString('utf8', start + 5, buf.indexOf(0, start + 5)));
+        this.expected.push('execute', { source, start: process.hrtime.bigint(), run: undefined });
         return;
       }
       default: {
@@ -141,6 +148,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
       sqlstate: undefined,
     };
     this.expected.push(kind, pending);
+    if (kind === 'parse') this.remember(pending);
     if (this.policyMode) {
       this.awaiting.push(pending);
       return;
@@ -149,7 +157,6 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
     if (textStart >= 0) pending.text = buf.toString('utf8', textStart, buf.indexOf(0, textStart));
     const facts = pending.text === undefined ? [] : this.host.analyze(pending.text);
     pending.runs = facts.length === 0 ? [this.run(pending, undefined, 'allow', undefined)] : facts.map((f) => this.run(pending, f, 'allow', undefined));
-    if (kind === 'parse') this.remember(pending);
   }
 
   decided(verdict: Verdict): void {
@@ -172,7 +179,6 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
               return this.run(pending, f, d !== undefined && d.auditOnly && d.action !== 'allow' ? 'audit-only' : 'allow', d?.rule);
             });
     }
-    if (pending.kind === 'parse') this.remember(pending);
   }
 
   settled(approved: boolean): void {
@@ -201,18 +207,19 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
     const request = match.request;
     if (request === undefined || request.tag === undefined) return;
     const tag = request.tag;
-    if ('run' in tag) {
+    if ('source' in tag) {
       if (!match.completes) return;
       const now = process.hrtime.bigint();
-      if (code === Backend.ErrorResponse) this.host.emit(tag.run, now, undefined, sqlstateOf(buf, start, end));
-      else this.host.emit(tag.run, now, code === Backend.CommandComplete ? rowsOf(buf, start, end) : undefined, undefined);
+      const run = this.runOf(tag);
+      if (code === Backend.ErrorResponse) this.host.emit(run, now, undefined, sqlstateOf(buf, start, end));
+      else this.host.emit(run, now, code === Backend.CommandComplete ? rowsOf(buf, start, end) : undefined, undefined);
       return;
     }
     if (tag.kind === 'parse') {
       // A Parse ends in ParseComplete (the statement runs at each Execute) or in its error.
       if (code === Backend.ErrorResponse && tag.runs !== null && tag.runs[0] !== undefined) {
         this.host.emit(tag.runs[0], process.hrtime.bigint(), undefined, sqlstateOf(buf, start, end));
-        this.prepared.delete(tag.name);
+        if (this.prepared.get(tag.name) === tag) this.prepared.delete(tag.name);
       }
       return;
     }
@@ -263,14 +270,24 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
   private currentRun(): StatementRun | undefined {
     const head = this.expected.peek()?.tag;
     if (head === undefined) return undefined;
-    if ('run' in head) return head.run;
+    if ('source' in head) return this.runOf(head);
     return head.runs?.[head.index];
+  }
+
+  /** The run of an Execute: its prepared statement's decision and shape, timed from the Execute. */
+  private runOf(execution: Execution): StatementRun {
+    if (execution.run !== undefined) return execution.run;
+    const info = execution.source?.runs?.[0];
+    execution.run =
+      info === undefined
+        ? this.unknownRun(execution.start)
+        : { ...info, start: execution.start, trace: info.trace, maskedPlan: undefined, maskedValues: 0 };
+    return execution.run;
   }
 
   private remember(pending: Pending): void {
     if (this.prepared.size >= MAX_NAMED) this.prepared.clear();
-    const run = pending.runs?.[0];
-    if (run !== undefined) this.prepared.set(pending.name, run);
+    this.prepared.set(pending.name, pending);
   }
 
   private run(pending: Pending, facts: StatementFacts | undefined, decision: string, rule: string | undefined): StatementRun {
