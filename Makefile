@@ -49,7 +49,7 @@ unit: deps ## Unit tests only (fast, no servers)
 	vitest run --project unit
 
 .PHONY: test
-test: lint typecheck build ## Lint, typecheck, build, then all unit and integration tests
+test: lint typecheck build tools-jaeger ## Lint, typecheck, build (and the Jaeger the audit tests use), then all unit and integration tests
 	@mkdir -p $(REPORT_DIR)
 	@rc=0; vitest run --reporter=default --reporter=json --outputFile.json=$(REPORT_DIR)/vitest.json || rc=$$?; \
 	  node scripts/test-summary.mjs $(REPORT_DIR)/vitest.json; exit $$rc
