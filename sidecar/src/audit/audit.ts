@@ -6,7 +6,7 @@ import type { Identity } from '../session/policy-gate.js';
 import { FactsCache, isUnparseable, type StatementFacts } from '../sql/index.js';
 import type { AuditConfig } from './config.js';
 import { AuditMetrics } from './metrics.js';
-import { encodeAttributes, encodeResource, encodeScope, SpanKind, StatusCode, writeAttribute, writeSpan, type SpanFields } from './proto.js';
+import { encodeAttributes, encodeResource, encodeScope, SpanKind, StatusCode, writeAttribute, writeSpan, type SpanExtra, type SpanFields } from './proto.js';
 import { SpanQueue, type SpanQueueOptions } from './span-queue.js';
 import { normalizeQueryText, ShapeCache, unknownShape, type StatementShape } from './statement-shape.js';
 import { SessionTracker, type StatementRun, type TrackerHost } from './tracker.js';
@@ -138,8 +138,30 @@ class SpanEmitter {
   private readonly decisionBlocks = new Map<string, Buffer>();
   private readonly facts = new FactsCache({ maxEntries: 2_000 });
   private readonly ids = new IdPool();
-  /** Unix time in ns at hrtime 0. */
-  private readonly epoch = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  /** Unix time in ms at performance.now() 0. */
+  private readonly epoch = performance.timeOrigin;
+  /** The decision block of the last span (most spans repeat their predecessor's). */
+  private last: { decision: string; rule: string | undefined; version: string | undefined; block: Buffer } = { decision: '', rule: undefined, version: undefined, block: Buffer.alloc(0) };
+  /** The current span's per-span attributes, written by `extra` (one object, no closure per span). */
+  private current: { run: StatementRun | undefined; rows: number | undefined; sqlstate: string | undefined; full: boolean } = {
+    run: undefined,
+    rows: undefined,
+    sqlstate: undefined,
+    full: false,
+  };
+  private readonly extra: SpanExtra = {
+    write: (out) => {
+      const { run, rows, sqlstate, full } = this.current;
+      if (rows !== undefined) writeAttribute(out, 9, 'db.response.returned_rows', rows);
+      if (sqlstate !== undefined) {
+        writeAttribute(out, 9, 'db.response.status_code', sqlstate);
+        writeAttribute(out, 9, 'error.type', sqlstate);
+      }
+      if (run === undefined) return;
+      if (full && run.facts !== undefined) writeAttribute(out, 9, 'db.query.text', run.facts.text);
+      if (run.maskedPlan !== undefined) writeAttribute(out, 9, 'dbward.masked_columns', maskedColumnNames(run));
+    },
+  };
   private readonly span: SpanFields;
   private readonly upstreamBlock: Buffer;
 
@@ -159,8 +181,8 @@ class SpanEmitter {
       parentSpanIdOffset: 0,
       name: '',
       kind: SpanKind.CLIENT,
-      startUnixNano: 0n,
-      endUnixNano: 0n,
+      startUnixMs: 0,
+      endUnixMs: 0,
       attributeBlocks: [],
       link: undefined,
       statusCode: StatusCode.UNSET,
@@ -175,7 +197,7 @@ class SpanEmitter {
 
   openSession(identity: Identity, sessionId: number, policyMode: boolean): SessionAudit {
     if (this.metrics !== undefined) this.metrics.connections++;
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     const traceId = this.ids.take(16);
     const spanId = this.ids.take(8);
     const session: SessionSpan = {
@@ -202,7 +224,7 @@ class SpanEmitter {
       },
       closed: () => {
         if (this.metrics !== undefined) this.metrics.connections--;
-        this.emitSession(session, sessionId, start, process.hrtime.bigint());
+        this.emitSession(session, sessionId, start, performance.now());
       },
     };
     return new SessionTracker(host, policyMode);
@@ -230,10 +252,10 @@ class SpanEmitter {
     }
   }
 
-  private emitStatement(session: SessionSpan, run: StatementRun, end: bigint, rows: number | undefined, sqlstate: string | undefined): void {
+  private emitStatement(session: SessionSpan, run: StatementRun, end: number, rows: number | undefined, sqlstate: string | undefined): void {
     const decision = run.decision === 'allow' && run.maskedValues > 0 ? 'mask' : run.decision;
     if (this.metrics !== undefined) {
-      this.metrics.statement(Number(end - run.start) / 1e9, run.shape.operation, decision, run.rule, sqlstate);
+      this.metrics.statement((end - run.start) / 1000, run.shape.operation, decision, run.rule, sqlstate);
       this.metrics.maskedValues += run.maskedValues;
     }
     const queue = this.queue;
@@ -241,12 +263,19 @@ class SpanEmitter {
     const w = queue.writer();
     if (w === undefined) return;
     const version = this.options.policyVersion();
-    const blockKey = `${decision}\u0000${run.rule ?? ''}\u0000${version ?? ''}`;
-    let decisionBlock = this.decisionBlocks.get(blockKey);
-    if (decisionBlock === undefined) {
-      if (this.decisionBlocks.size > 1000) this.decisionBlocks.clear();
-      decisionBlock = encodeAttributes({ 'dbward.decision': decision, 'dbward.rule': run.rule, 'dbward.policy.version': version });
-      this.decisionBlocks.set(blockKey, decisionBlock);
+    const last = this.last;
+    let decisionBlock: Buffer;
+    if (last.decision === decision && last.rule === run.rule && last.version === version) decisionBlock = last.block;
+    else {
+      const blockKey = `${decision}\u0000${run.rule ?? ''}\u0000${version ?? ''}`;
+      let block = this.decisionBlocks.get(blockKey);
+      if (block === undefined) {
+        if (this.decisionBlocks.size > 1000) this.decisionBlocks.clear();
+        block = encodeAttributes({ 'dbward.decision': decision, 'dbward.rule': run.rule, 'dbward.policy.version': version });
+        this.decisionBlocks.set(blockKey, block);
+      }
+      this.last = { decision, rule: run.rule, version, block };
+      decisionBlock = block;
     }
     const mode = this.options.queryText();
     const textBlock = mode === 'normalized' ? this.normalizedText(run) : undefined;
@@ -268,8 +297,8 @@ class SpanEmitter {
     span.parentSpanIdOffset = 0;
     span.name = run.shape.summary;
     span.kind = SpanKind.CLIENT;
-    span.startUnixNano = this.epoch + run.start;
-    span.endUnixNano = this.epoch + end;
+    span.startUnixMs = this.epoch + run.start;
+    span.endUnixMs = this.epoch + end;
     const blocks = this.blocks;
     blocks[0] = this.upstreamBlock;
     blocks[1] = session.identityBlock;
@@ -280,15 +309,13 @@ class SpanEmitter {
     span.attributeBlocks = blocks;
     span.statusCode = sqlstate === undefined ? StatusCode.UNSET : StatusCode.ERROR;
     span.statusMessage = sqlstate;
-    writeSpan(w, span, (out) => {
-      if (rows !== undefined) writeAttribute(out, 9, 'db.response.returned_rows', rows);
-      if (sqlstate !== undefined) {
-        writeAttribute(out, 9, 'db.response.status_code', sqlstate);
-        writeAttribute(out, 9, 'error.type', sqlstate);
-      }
-      if (mode === 'full' && run.facts !== undefined) writeAttribute(out, 9, 'db.query.text', run.facts.text);
-      if (run.maskedPlan !== undefined) writeAttribute(out, 9, 'dbward.masked_columns', maskedColumnNames(run));
-    });
+    const current = this.current;
+    current.run = run;
+    current.rows = rows;
+    current.sqlstate = sqlstate;
+    current.full = mode === 'full';
+    writeSpan(w, span, this.extra);
+    current.run = undefined;
     queue.committed();
   }
 
@@ -306,7 +333,7 @@ class SpanEmitter {
     return block;
   }
 
-  private emitSession(session: SessionSpan, sessionId: number, start: bigint, end: bigint): void {
+  private emitSession(session: SessionSpan, sessionId: number, start: number, end: number): void {
     const queue = this.queue;
     if (queue === undefined) return;
     const w = queue.writer();
@@ -320,14 +347,16 @@ class SpanEmitter {
     span.link = undefined;
     span.name = 'dbward session';
     span.kind = SpanKind.SERVER;
-    span.startUnixNano = this.epoch + start;
-    span.endUnixNano = this.epoch + end;
+    span.startUnixMs = this.epoch + start;
+    span.endUnixMs = this.epoch + end;
     span.attributeBlocks = [this.upstreamBlock, session.identityBlock];
     span.statusCode = StatusCode.UNSET;
     span.statusMessage = undefined;
-    writeSpan(w, span, (out) => {
-      writeAttribute(out, 9, 'dbward.session.id', sessionId);
-      writeAttribute(out, 9, 'dbward.session.statements', session.statements);
+    writeSpan(w, span, {
+      write: (out) => {
+        writeAttribute(out, 9, 'dbward.session.id', sessionId);
+        writeAttribute(out, 9, 'dbward.session.statements', session.statements);
+      },
     });
     queue.committed();
   }

@@ -41,6 +41,8 @@ class DurationHistogram implements MetricProducer {
   private readonly series = new Map<string, DurationSeries>();
   private readonly startTime: HrTime = hrTimeNow();
 
+  private last: DurationSeries | undefined;
+
   record(seconds: number, key: string, attributes: () => Attributes): void {
     let s = this.series.get(key);
     if (s === undefined) {
@@ -48,6 +50,16 @@ class DurationHistogram implements MetricProducer {
       s = { attributes: attributes(), counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0, min: Infinity, max: -Infinity };
       this.series.set(key, s);
     }
+    this.last = s;
+    this.add(s, seconds);
+  }
+
+  /** Records into the series of the previous `record()`. */
+  recordLast(seconds: number): void {
+    if (this.last !== undefined) this.add(this.last, seconds);
+  }
+
+  private add(s: DurationSeries, seconds: number): void {
     let i = 0;
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
     s.counts[i]!++;
@@ -174,8 +186,17 @@ export class AuditMetrics {
       });
   }
 
+  /** The series of the last statement (most statements repeat their predecessor's). */
+  private last = { operation: '', decision: '', rule: undefined as string | undefined, sqlstate: undefined as string | undefined, series: undefined as CountedSeries | undefined };
+
   /** One statement: its duration (seconds), and its decision. */
   statement(seconds: number, operation: string, decision: string, rule: string | undefined, sqlstate: string | undefined): void {
+    const last = this.last;
+    if (last.series !== undefined && last.operation === operation && last.decision === decision && last.rule === rule && last.sqlstate === sqlstate) {
+      this.duration.recordLast(seconds);
+      last.series.value++;
+      return;
+    }
     const key = sqlstate === undefined ? `${operation}\u0000${decision}` : `${operation}\u0000${decision}\u0000${sqlstate}`;
     this.duration.record(seconds, key, () => {
       const attributes: Attributes = { 'db.system.name': 'postgresql', 'db.operation.name': operation, 'dbward.decision': decision };
@@ -192,6 +213,7 @@ export class AuditMetrics {
       this.decisions.set(decisionKey, series);
     }
     series.value++;
+    this.last = { operation, decision, rule, sqlstate, series };
   }
 
   upstreamError(reason: string): void {

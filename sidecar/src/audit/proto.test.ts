@@ -69,6 +69,12 @@ describe('ProtoWriter', () => {
     expect(decode(w.take()).get(1)![0]!.value).toBe(n);
   });
 
+  it.each([0, 0.001, 1_700_000_000_123.456, 1_763_812_345_678.999, 4_000_000_000_000.25])('unix time %d ms is written as exact nanoseconds (µs precision)', (ms) => {
+    const w = new ProtoWriter(1);
+    w.unixNanoField(1, ms);
+    expect(decode(w.take()).get(1)![0]!.value).toBe(BigInt(Math.round(ms * 1000)) * 1000n);
+  });
+
   it.each([0, 1, 127, 128, 16_383, 16_384, 100_000])('a submessage of %d bytes gets the right length prefix', (len) => {
     const w = new ProtoWriter(8);
     const at = w.begin(7);
@@ -97,14 +103,14 @@ describe('OTLP span encoding', () => {
       parentSpanIdOffset: 0,
       name: 'SELECT public.t',
       kind: SpanKind.CLIENT,
-      startUnixNano: 1_700_000_000_000_000_000n,
-      endUnixNano: 1_700_000_000_000_500_000n,
+      startUnixMs: 1_700_000_000_000,
+      endUnixMs: 1_700_000_000_000.5,
       attributeBlocks: [encodeAttributes({ 'db.system.name': 'postgresql', 'dbward.tables.read': ['public.t', 'public.u'], skipped: undefined, empty: [] })],
       link: { traceId, traceIdOffset: 0, spanId: parent, spanIdOffset: 0 },
       statusCode: StatusCode.ERROR,
       statusMessage: '42501',
     };
-    writeSpan(batch, span, (w) => writeAttribute(w, 9, 'db.response.returned_rows', 3));
+    writeSpan(batch, span, { write: (w) => writeAttribute(w, 9, 'db.response.returned_rows', 3) });
     writeSpan(batch, { ...span, statusCode: StatusCode.UNSET, link: undefined, parentSpanId: undefined });
     const body = exportTraceRequest(encodeResource({ 'service.name': 'dbward-sidecar' }), encodeScope('dbward-sidecar', '0.1.0'), batch.buf, 0, batch.pos);
 

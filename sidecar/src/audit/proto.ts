@@ -88,6 +88,23 @@ export class ProtoWriter {
     this.pos += 8;
   }
 
+  /**
+   * A fixed64 time in Unix nanoseconds from Unix milliseconds (a double: microsecond precision),
+   * with exact integer arithmetic in doubles (no BigInt on the statement path).
+   */
+  unixNanoField(field: number, unixMs: number): void {
+    this.tag(field, 1);
+    this.ensure(8);
+    const us = Math.round(unixMs * 1000); // < 2^53
+    const lowUs = us % 4294967296;
+    const highUs = (us - lowUs) / 4294967296;
+    const lowNs = lowUs * 1000; // < 2^42: exact
+    const carry = Math.floor(lowNs / 4294967296);
+    this.buf.writeUInt32LE(lowNs - carry * 4294967296, this.pos);
+    this.buf.writeUInt32LE(highUs * 1000 + carry, this.pos + 4);
+    this.pos += 8;
+  }
+
   fixed32Field(field: number, value: number): void {
     this.tag(field, 5);
     this.ensure(4);
@@ -185,8 +202,9 @@ export interface SpanFields {
   parentSpanIdOffset: number;
   name: string;
   kind: number;
-  startUnixNano: bigint;
-  endUnixNano: bigint;
+  /** Unix time in milliseconds (performance.timeOrigin + performance.now()). */
+  startUnixMs: number;
+  endUnixMs: number;
   /** Pre-encoded attribute fields, written in order. */
   attributeBlocks: readonly Buffer[];
   /** A link to another span (the session span when a statement continues the client's trace). */
@@ -195,21 +213,26 @@ export interface SpanFields {
   statusMessage: string | undefined;
 }
 
+/** Per-span attributes written after the pre-encoded blocks (an object reused across spans, not a closure per span). */
+export interface SpanExtra {
+  write(w: ProtoWriter): void;
+}
+
 /**
  * Writes one Span as field 2 of ScopeSpans. `extra` writes per-span attributes (field 9) after
  * the pre-encoded blocks.
  */
-export function writeSpan(w: ProtoWriter, span: SpanFields, extra?: (w: ProtoWriter) => void): void {
+export function writeSpan(w: ProtoWriter, span: SpanFields, extra?: SpanExtra): void {
   const at = w.begin(2);
   w.bytesField(1, span.traceId, span.traceIdOffset, span.traceIdOffset + 16);
   w.bytesField(2, span.spanId, span.spanIdOffset, span.spanIdOffset + 8);
   if (span.parentSpanId !== undefined) w.bytesField(4, span.parentSpanId, span.parentSpanIdOffset, span.parentSpanIdOffset + 8);
   w.stringField(5, span.name);
   w.varintField(6, span.kind);
-  w.fixed64Field(7, span.startUnixNano);
-  w.fixed64Field(8, span.endUnixNano);
+  w.unixNanoField(7, span.startUnixMs);
+  w.unixNanoField(8, span.endUnixMs);
   for (const block of span.attributeBlocks) w.raw(block);
-  extra?.(w);
+  if (extra !== undefined) extra.write(w);
   if (span.link !== undefined) {
     const link = w.begin(13);
     w.bytesField(1, span.link.traceId, span.link.traceIdOffset, span.link.traceIdOffset + 16);

@@ -19,8 +19,8 @@ export interface StatementRun {
   facts: StatementFacts | undefined;
   decision: string;
   rule: string | undefined;
-  /** process.hrtime.bigint() when the statement started. */
-  start: bigint;
+  /** performance.now() (ms) when the statement started. */
+  start: number;
   trace: TraceParent | undefined;
   maskedPlan: readonly ColumnPlan[] | undefined;
   maskedValues: number;
@@ -33,7 +33,7 @@ export interface TrackerHost {
   /** Pass-through mode: the facts of a query string (analysis cached), or [] when unknown. */
   analyze(text: string): StatementFacts[];
   /** A statement ended: rows from CommandComplete, or the SQLSTATE of its error. */
-  emit(run: StatementRun, end: bigint, rows: number | undefined, sqlstate: string | undefined): void;
+  emit(run: StatementRun, end: number, rows: number | undefined, sqlstate: string | undefined): void;
   /** The session ended. */
   closed(): void;
 }
@@ -41,7 +41,7 @@ export interface TrackerHost {
 /** A Query, Parse or FunctionCall: decided as a whole, one run per statement. */
 interface Pending {
   kind: 'query' | 'parse' | 'function-call';
-  start: bigint;
+  start: number;
   trace: TraceParent | undefined;
   /** Pass-through mode only: the SQL text. */
   text: string | undefined;
@@ -61,7 +61,7 @@ interface Pending {
  */
 interface Execution {
   source: Pending | undefined;
-  start: bigint;
+  start: number;
   run: StatementRun | undefined;
 }
 
@@ -125,7 +125,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
       }
       case Frontend.Execute: {
         const source = this.portals.get(buf.toString('utf8', start + 5, buf.indexOf(0, start + 5)));
-        this.expected.push('execute', { source, start: process.hrtime.bigint(), run: undefined });
+        this.expected.push('execute', { source, start: performance.now(), run: undefined });
         return;
       }
       default: {
@@ -138,7 +138,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
   private onStatementMessage(kind: Pending['kind'], name: string, buf: Buffer, start: number, end: number, textStart: number): void {
     const pending: Pending = {
       kind,
-      start: process.hrtime.bigint(),
+      start: performance.now(),
       trace: kind === 'function-call' ? undefined : findTraceParent(buf, start, end),
       text: undefined,
       name,
@@ -209,7 +209,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
     const tag = request.tag;
     if ('source' in tag) {
       if (!match.completes) return;
-      const now = process.hrtime.bigint();
+      const now = performance.now();
       const run = this.runOf(tag);
       if (code === Backend.ErrorResponse) this.host.emit(run, now, undefined, sqlstateOf(buf, start, end));
       else this.host.emit(run, now, code === Backend.CommandComplete ? rowsOf(buf, start, end) : undefined, undefined);
@@ -218,7 +218,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
     if (tag.kind === 'parse') {
       // A Parse ends in ParseComplete (the statement runs at each Execute) or in its error.
       if (code === Backend.ErrorResponse && tag.runs !== null && tag.runs[0] !== undefined) {
-        this.host.emit(tag.runs[0], process.hrtime.bigint(), undefined, sqlstateOf(buf, start, end));
+        this.host.emit(tag.runs[0], performance.now(), undefined, sqlstateOf(buf, start, end));
         if (this.prepared.get(tag.name) === tag) this.prepared.delete(tag.name);
       }
       return;
@@ -230,7 +230,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
   private onQueryReply(pending: Pending, code: number, buf: Buffer, start: number, end: number): void {
     const runs = pending.runs;
     if (runs === null) return;
-    const now = process.hrtime.bigint();
+    const now = performance.now();
     switch (code) {
       case Backend.CommandComplete:
       case Backend.EmptyQueryResponse:
@@ -303,7 +303,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
     };
   }
 
-  private unknownRun(start: bigint): StatementRun {
+  private unknownRun(start: number): StatementRun {
     return { shape: this.host.shape(undefined, undefined), facts: undefined, decision: 'allow', rule: undefined, start, trace: undefined, maskedPlan: undefined, maskedValues: 0 };
   }
 }
