@@ -8,7 +8,8 @@
  *
  * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (8), BENCH_SCALE (10),
  * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000),
- * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+policy: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_OTLP_ENDPOINT (sidecar+policy+otel exports there instead of to a Jaeger the bench starts),
  * BENCH_CPU_PROF=DIR (run the sidecars under --cpu-prof; writes no docs, prints a profile summary per sidecar).
  * `run.ts --render [FILE]` only rewrites the docs sections from a saved proxy.json.
  */
@@ -401,10 +402,13 @@ async function main(): Promise<void> {
 
     const nodeArgs = config.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${config.cpuProfileDir}`];
     if (config.cpuProfileDir !== undefined) mkdirSync(config.cpuProfileDir, { recursive: true });
-    // sidecar+policy+otel exports its audit trail over OTLP/HTTP (protobuf) to a Jaeger started here.
-    const jaeger = config.targets.includes('sidecar+policy+otel') ? (log('starting jaeger'), await startJaeger()) : undefined;
+    // sidecar+policy+otel exports its audit trail over OTLP/HTTP (protobuf) to a Jaeger started here,
+    // or to BENCH_OTLP_ENDPOINT (a collector elsewhere) when set.
+    const otlpEndpoint = process.env['BENCH_OTLP_ENDPOINT'] || undefined;
+    const jaeger = config.targets.includes('sidecar+policy+otel') && otlpEndpoint === undefined ? (log('starting jaeger'), await startJaeger()) : undefined;
     if (jaeger !== undefined) stops.push(() => jaeger.stop());
-    const otelArgs = jaeger === undefined ? [] : ['--otlp-endpoint', jaeger.otlpHttp];
+    const otelEndpoint = otlpEndpoint ?? jaeger?.otlpHttp;
+    const otelArgs = otelEndpoint === undefined ? [] : ['--otlp-endpoint', otelEndpoint];
     const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs, policyArgs: POLICY_ARGS, otelArgs });
     stops.push(async () => {
       profiledPids = stack.sidecarPids;
@@ -417,8 +421,8 @@ async function main(): Promise<void> {
     const sidecarPolicy = config.targets.includes('sidecar+policy')
       ? (log(`starting sidecar+policy (${POLICY_FILE})`), await stack.startSidecar('sidecar+policy'))
       : undefined;
-    if (jaeger !== undefined) {
-      log(`starting sidecar+policy+otel (OTLP/HTTP to jaeger ${jaeger.otlpHttp})`);
+    if (config.targets.includes('sidecar+policy+otel')) {
+      log(`starting sidecar+policy+otel (OTLP/HTTP to ${jaeger !== undefined ? 'jaeger ' : ''}${otelEndpoint ?? ''})`);
       await stack.startSidecar('sidecar+policy+otel');
     }
 

@@ -129,6 +129,7 @@ async function startPolicy(config: SidecarConfig, approvals: ApprovalRegistry, l
     for (const line of lines.slice(1, 20)) process.stderr.write(`  ${line}\n`);
     process.exit(2);
   }
+  log.info({ policyVersion: first.version, policies: first.policies, reason: 'initial' }, 'policy loaded');
   watcher.on('loaded', (event) =>
     log.info({ policyVersion: event.set.version, previousVersion: event.previousVersion, policies: event.set.policies, reason: event.reason }, 'policy loaded'),
   );

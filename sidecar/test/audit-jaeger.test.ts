@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -236,6 +236,11 @@ describe.each([
     expect(metrics).toMatch(/dbward_decisions_total\{dbward_decision="approved",dbward_rule="hold-deletes"[^}]*\} 1\n/);
     expect(metrics).toMatch(/dbward_masked_values_total\{[^}]*\} 2\n/);
     expect(metrics).toMatch(/dbward_audit_spans_exported_total\{[^}]*\} \d+\n/);
+    // every series the Grafana dashboard queries exists (upstream errors only once one happened)
+    const dashboard = readFileSync(new URL('../../charts/dbward/dashboards/dbward-sidecar.json', import.meta.url), 'utf8');
+    const queried = new Set([...dashboard.matchAll(/\b(dbward_[a-z_]+|db_client_operation_duration_bucket)\{/g)].map((m) => m[1]!));
+    expect(queried.size).toBeGreaterThanOrEqual(8);
+    for (const name of queried) if (name !== 'dbward_upstream_errors_total') expect(metrics, name).toMatch(new RegExp(`^${name}\\{`, 'm'));
   });
 });
 

@@ -4,7 +4,7 @@
  * enforcer's verdict, with spans encoded into the export queue (the transport discards the
  * batches) and metrics recorded. `node --import tsx e2e/bench/experiments/audit-path.ts`
  */
-import { createAudit } from '../../../sidecar/src/audit/index.js';
+import { createAudit, resolveAuditConfig } from '../../../sidecar/src/audit/index.js';
 import { createLogger } from '../../../sidecar/src/log/logger.js';
 import type { Verdict } from '../../../sidecar/src/session/policy-gate.js';
 import { FactsCache, initSqlAnalysis } from '../../../sidecar/src/sql/index.js';
@@ -16,17 +16,19 @@ const log = createLogger('error');
 const identity = { user: 'postgres', database: 'bench', application: 'pgbench', namespace: 'shop', serviceAccount: 'checkout', pod: '', labels: { app: 'checkout' } };
 const decision = Object.freeze({ action: 'allow' as const, rule: undefined, message: undefined, auditOnly: false });
 let sentBytes = 0;
+const endpoint = process.env['AUDIT_PATH_ENDPOINT'] || undefined;
 
 async function run(spans: boolean, n: number): Promise<number> {
   const audit = createAudit({
-    config: { serviceName: 'bench', resource: { 'service.name': 'bench' }, export: undefined },
+    // AUDIT_PATH_ENDPOINT: export over real OTLP/HTTP (e.g. to a collector answering at once) instead of discarding
+    config: endpoint !== undefined && spans ? resolveAuditConfig(endpoint, { OTEL_METRICS_EXPORTER: 'none' }) : { serviceName: 'bench', resource: { 'service.name': 'bench' }, export: undefined },
     metrics: true,
     upstream: { host: '127.0.0.1', port: 5432 },
     log,
     version: 'bench',
     policyVersion: () => 'v1',
     queryText: () => 'normalized',
-    ...(spans ? { transport: { send: async (b: Buffer) => void (sentBytes += b.length), close: () => undefined } } : {}),
+    ...(spans && endpoint === undefined ? { transport: { send: async (b: Buffer) => void (sentBytes += b.length), close: () => undefined } } : {}),
   });
   const session = audit.openSession(identity, 1, true);
   const rd = rowDescription([{ name: 'abalance', tableOid: 0, columnAttr: 0, typeOid: 23, typeSize: 4, typeModifier: -1, format: 0 }]);

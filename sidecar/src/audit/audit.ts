@@ -114,20 +114,21 @@ function rateLimited(log: Logger, intervalMs: number): DropLog {
   };
 }
 
-/** Random trace and span ids from a pooled buffer (one randomBytes call per 512 spans). */
+/** Random trace and span ids from a pooled buffer (one randomBytes call per 1,024 span ids). */
 class IdPool {
-  private buf = randomBytes(8192);
+  /** The buffer of the last `take()`; a new one replaces it when used up (older ones stay valid). */
+  buf = randomBytes(8192);
   private pos = 0;
 
-  /** Returns the buffer holding `n` fresh random bytes at `this.offset`. */
-  take(n: number): { buf: Buffer; offset: number } {
+  /** The offset in `this.buf` of `n` fresh random bytes. */
+  take(n: number): number {
     if (this.pos + n > this.buf.length) {
       this.buf = randomBytes(8192);
       this.pos = 0;
     }
-    const out = { buf: this.buf, offset: this.pos };
+    const offset = this.pos;
     this.pos += n;
-    return out;
+    return offset;
   }
 }
 
@@ -198,11 +199,12 @@ class SpanEmitter {
   openSession(identity: Identity, sessionId: number, policyMode: boolean): SessionAudit {
     if (this.metrics !== undefined) this.metrics.connections++;
     const start = performance.now();
-    const traceId = this.ids.take(16);
-    const spanId = this.ids.take(8);
+    const traceAt = this.ids.take(16);
+    const traceId = Buffer.from(this.ids.buf.subarray(traceAt, traceAt + 16));
+    const spanAt = this.ids.take(8);
     const session: SessionSpan = {
-      traceId: Buffer.from(traceId.buf.subarray(traceId.offset, traceId.offset + 16)),
-      spanId: Buffer.from(spanId.buf.subarray(spanId.offset, spanId.offset + 8)),
+      traceId,
+      spanId: Buffer.from(this.ids.buf.subarray(spanAt, spanAt + 8)),
       identityBlock: encodeAttributes({
         'db.namespace': identity.database,
         'dbward.identity.user': identity.user,
@@ -280,9 +282,8 @@ class SpanEmitter {
     const mode = this.options.queryText();
     const textBlock = mode === 'normalized' ? this.normalizedText(run) : undefined;
     const span = this.span;
-    const id = this.ids.take(8);
-    span.spanId = id.buf;
-    span.spanIdOffset = id.offset;
+    span.spanIdOffset = this.ids.take(8);
+    span.spanId = this.ids.buf;
     if (run.trace !== undefined) {
       span.traceId = run.trace.traceId;
       span.traceIdOffset = 0;
