@@ -44,7 +44,7 @@ import { summarizeProfile } from './profile.js';
 import { rawQuery } from './rawclient.js';
 import { renderPolicySummary, renderSection, writePolicySummary, writeSection } from './report.js';
 import { BenchStack } from './stack.js';
-import { startJaeger } from '../harness/jaeger.js';
+import { HAVE_JAEGER, startJaeger } from '../harness/jaeger.js';
 import { pairedRatio, summarize, type Summary } from './stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -86,7 +86,9 @@ function readConfig(): Config {
   for (const m of modes) if (m !== 'simple' && m !== 'prepared') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)}`);
   const seconds = intEnv('BENCH_SECONDS', 8);
   const cpuProfileDir = process.env['BENCH_CPU_PROF'] || undefined;
-  const wanted = (process.env['BENCH_TARGETS'] || TARGETS.join(',')).split(',').map((t) => t.trim());
+  // sidecar+policy+otel needs a collector: the Jaeger built by `make tools-jaeger`, or BENCH_OTLP_ENDPOINT.
+  const defaults = TARGETS.filter((t) => t !== 'sidecar+policy+otel' || HAVE_JAEGER || Boolean(process.env['BENCH_OTLP_ENDPOINT']));
+  const wanted = (process.env['BENCH_TARGETS'] || defaults.join(',')).split(',').map((t) => t.trim());
   for (const t of wanted) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target ${JSON.stringify(t)} (known: ${TARGETS.join(', ')})`);
   const targets = TARGETS.filter((t) => wanted.includes(t));
   return {

@@ -111,7 +111,7 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
         return this.onStatementMessage('query', '', buf, start, end, start + 5);
       case Frontend.Parse: {
         const nameEnd = buf.indexOf(0, start + 5);
-        return this.onStatementMessage('parse', buf.toString('utf8', start + 5, nameEnd), buf, start, end, nameEnd + 1);
+        return this.onStatementMessage('parse', cstring(buf, start + 5, nameEnd), buf, start, end, nameEnd + 1);
       }
       case Frontend.FunctionCall:
         return this.onStatementMessage('function-call', '', buf, start, end, -1);
@@ -119,12 +119,12 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
         const portalEnd = buf.indexOf(0, start + 5);
         const statementEnd = buf.indexOf(0, portalEnd + 1);
         if (this.portals.size >= MAX_NAMED) this.portals.clear();
-        this.portals.set(buf.toString('utf8', start + 5, portalEnd), this.prepared.get(buf.toString('utf8', portalEnd + 1, statementEnd)));
+        this.portals.set(cstring(buf, start + 5, portalEnd), this.prepared.get(cstring(buf, portalEnd + 1, statementEnd)));
         this.expected.push('bind');
         return;
       }
       case Frontend.Execute: {
-        const source = this.portals.get(buf.toString('utf8', start + 5, buf.indexOf(0, start + 5)));
+        const source = this.portals.get(buf[start + 5] === 0 ? '' : buf.toString('utf8', start + 5, buf.indexOf(0, start + 5)));
         this.expected.push('execute', { source, start: performance.now(), run: undefined });
         return;
       }
@@ -306,6 +306,11 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
   private unknownRun(start: number): StatementRun {
     return { shape: this.host.shape(undefined, undefined), facts: undefined, decision: 'allow', rule: undefined, start, trace: undefined, maskedPlan: undefined, maskedValues: 0 };
   }
+}
+
+/** A name of a Parse, Bind or Execute (most are the unnamed '': no string built). */
+function cstring(buf: Buffer, start: number, end: number): string {
+  return end === start ? '' : buf.toString('utf8', start, end);
 }
 
 /** The rule of the first decision with this action that is enforced. */
