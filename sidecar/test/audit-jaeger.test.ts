@@ -35,6 +35,8 @@ spec:
 `;
 
 const CLIENT_SPAN = '00f067aa0ba902b7';
+/** Shown in the test name when skipped: the only reason to skip is a Jaeger that was not built. */
+const SKIP_REASON = HAVE_JAEGER ? '' : ` [skipped: no Jaeger binary at ${JAEGER_BIN}; build it with make tools-jaeger]`;
 
 let db: PgCluster;
 let jaeger: RunningJaeger;
@@ -116,7 +118,7 @@ describe.each([
     await sidecar?.stop();
   });
 
-  it.skipIf(!HAVE_JAEGER)(`sends every statement with identity, decision, rule, tables, masked columns and status (jaeger: ${JAEGER_BIN})`, async () => {
+  it.skipIf(!HAVE_JAEGER)(`sends every statement with identity, decision, rule, tables, masked columns and status${SKIP_REASON}`, async () => {
     const client = new pg.Client({ host: sidecar.host, port: sidecar.port, user: 'app', database: 'app', application_name: 'audit-test' });
     const notices: string[] = [];
     client.on('notice', (n) => notices.push(n.message ?? ''));
@@ -245,7 +247,7 @@ describe.each([
 });
 
 describe('audit spans without a policy (pass-through mode)', () => {
-  it.skipIf(!HAVE_JAEGER)('still sends a span per statement, decision allow, with the identity and the statement shape', async () => {
+  it.skipIf(!HAVE_JAEGER)(`still sends a span per statement, decision allow, with the identity and the statement shape${SKIP_REASON}`, async () => {
     const service = 'dbward-audit-pass-through';
     const sidecar = await startSidecar({
       upstream: db.url({ user: 'app', password: null, database: 'app', sslmode: 'disable' }),
