@@ -50,14 +50,20 @@ export function shapeOf(facts: StatementFacts): StatementShape {
 /** Shapes by the facts' frozen `tables` array (one per cached statement shape). */
 export class ShapeCache {
   private readonly shapes = new WeakMap<readonly string[], StatementShape>();
+  /** The last shape looked up: most statements repeat their predecessor's shape. */
+  private lastTables: readonly string[] | undefined;
+  private lastShape: StatementShape | undefined;
 
   of(facts: StatementFacts): StatementShape {
+    if (facts.tables === this.lastTables) return this.lastShape!;
     if (!Object.isFrozen(facts.tables)) return shapeOf(facts);
     let shape = this.shapes.get(facts.tables);
     if (shape === undefined) {
       shape = shapeOf(facts);
       this.shapes.set(facts.tables, shape);
     }
+    this.lastTables = facts.tables;
+    this.lastShape = shape;
     return shape;
   }
 }

@@ -170,14 +170,15 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
     } else if (verdict.kind === 'hold') {
       pending.runs = facts.length === 0 ? [this.run(pending, undefined, 'pending', verdict.rule)] : facts.map((f) => this.run(pending, f, 'pending', verdict.rule));
       this.held = pending;
+    } else if (facts.length === 0) {
+      pending.runs = [this.run(pending, undefined, 'allow', undefined)];
     } else {
-      pending.runs =
-        facts.length === 0
-          ? [this.run(pending, undefined, 'allow', undefined)]
-          : facts.map((f, i) => {
-              const d = verdict.decisions[i];
-              return this.run(pending, f, d !== undefined && d.auditOnly && d.action !== 'allow' ? 'audit-only' : 'allow', d?.rule);
-            });
+      const runs: StatementRun[] = [];
+      for (let i = 0; i < facts.length; i++) {
+        const d = verdict.decisions[i];
+        runs.push(this.run(pending, facts[i], d !== undefined && d.auditOnly && d.action !== 'allow' ? 'audit-only' : 'allow', d?.rule));
+      }
+      pending.runs = runs;
     }
   }
 
