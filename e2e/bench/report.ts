@@ -242,7 +242,8 @@ export function renderSection(result: BenchResult): string {
     '`make bench` compiles the sidecar (`tsc -b sidecar operator`), installs pgbouncer from Debian when it is missing, then runs ' +
       '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
       '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
-      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+policy`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`); ' +
+      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
+      '`sidecar+policy+otel` is `sidecar+policy` exporting its audit trail over OTLP/HTTP to a Jaeger the bench starts, or to `BENCH_OTLP_ENDPOINT`); ' +
       '`BENCH_DOCS=0` leaves this file alone; `BENCH_CPU_PROF=DIR` runs both sidecars under `node --cpu-prof` and prints their hottest functions. ' +
       'All raw figures of the last run go to `.cache/bench/proxy.json`. ' +
       'The reference run (5 rounds × 8 s per target and mode, 4 targets, 9 read rounds) takes about 8 minutes: 8 s rather than 10 s per run keeps it ' +

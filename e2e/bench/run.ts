@@ -8,7 +8,8 @@
  *
  * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (8), BENCH_SCALE (10),
  * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000),
- * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+policy: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_OTLP_ENDPOINT (sidecar+policy+otel exports there instead of to a Jaeger the bench starts),
  * BENCH_CPU_PROF=DIR (run the sidecars under --cpu-prof; writes no docs, prints a profile summary per sidecar).
  * `run.ts --render [FILE]` only rewrites the docs sections from a saved proxy.json.
  */
@@ -43,6 +44,7 @@ import { summarizeProfile } from './profile.js';
 import { rawQuery } from './rawclient.js';
 import { renderPolicySummary, renderSection, writePolicySummary, writeSection } from './report.js';
 import { BenchStack } from './stack.js';
+import { HAVE_JAEGER, startJaeger } from '../harness/jaeger.js';
 import { pairedRatio, summarize, type Summary } from './stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -84,7 +86,9 @@ function readConfig(): Config {
   for (const m of modes) if (m !== 'simple' && m !== 'prepared') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)}`);
   const seconds = intEnv('BENCH_SECONDS', 8);
   const cpuProfileDir = process.env['BENCH_CPU_PROF'] || undefined;
-  const wanted = (process.env['BENCH_TARGETS'] || TARGETS.join(',')).split(',').map((t) => t.trim());
+  // sidecar+policy+otel needs a collector: the Jaeger built by `make tools-jaeger`, or BENCH_OTLP_ENDPOINT.
+  const defaults = TARGETS.filter((t) => t !== 'sidecar+policy+otel' || HAVE_JAEGER || Boolean(process.env['BENCH_OTLP_ENDPOINT']));
+  const wanted = (process.env['BENCH_TARGETS'] || defaults.join(',')).split(',').map((t) => t.trim());
   for (const t of wanted) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target ${JSON.stringify(t)} (known: ${TARGETS.join(', ')})`);
   const targets = TARGETS.filter((t) => wanted.includes(t));
   return {
@@ -126,7 +130,7 @@ function rotation(targets: readonly Target[], round: number): Target[] {
 
 /** One value per known target (targets not measured get summaries of nothing: NaN). */
 function perTarget<T>(fn: (t: Target) => T): Record<Target, T> {
-  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar'), 'sidecar+policy': fn('sidecar+policy') };
+  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar'), 'sidecar+policy': fn('sidecar+policy'), 'sidecar+policy+otel': fn('sidecar+policy+otel') };
 }
 
 function ratiosOf(series: Record<Target, number[]>): Record<RatioKey, RatioSummary> {
@@ -320,6 +324,9 @@ function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined, targ
     if (has('sidecar', 'sidecar+policy')) {
       checks.push(check(`pgbench -S ${m.mode}: sidecar+policy (20 rules) TPS ≥ 0.9 × sidecar TPS`, 'sidecar+policy/sidecar', m.ratios['sidecar+policy/sidecar'], 0.9));
     }
+    if (has('sidecar+policy', 'sidecar+policy+otel')) {
+      checks.push(check(`pgbench -S ${m.mode}: audit export on (OTLP to Jaeger) TPS ≥ 0.9 × export off`, 'sidecar+policy+otel/sidecar+policy', m.ratios['sidecar+policy+otel/sidecar+policy'], 0.9));
+    }
   }
   for (const c of read?.clients ?? []) {
     if (!has('sidecar', 'direct')) continue;
@@ -397,7 +404,14 @@ async function main(): Promise<void> {
 
     const nodeArgs = config.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${config.cpuProfileDir}`];
     if (config.cpuProfileDir !== undefined) mkdirSync(config.cpuProfileDir, { recursive: true });
-    const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs, policyArgs: POLICY_ARGS });
+    // sidecar+policy+otel exports its audit trail over OTLP/HTTP (protobuf) to a Jaeger started here,
+    // or to BENCH_OTLP_ENDPOINT (a collector elsewhere) when set.
+    const otlpEndpoint = process.env['BENCH_OTLP_ENDPOINT'] || undefined;
+    const jaeger = config.targets.includes('sidecar+policy+otel') && otlpEndpoint === undefined ? (log('starting jaeger'), await startJaeger()) : undefined;
+    if (jaeger !== undefined) stops.push(() => jaeger.stop());
+    const otelEndpoint = otlpEndpoint ?? jaeger?.otlpHttp;
+    const otelArgs = otelEndpoint === undefined ? [] : ['--otlp-endpoint', otelEndpoint];
+    const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs, policyArgs: POLICY_ARGS, otelArgs });
     stops.push(async () => {
       profiledPids = stack.sidecarPids;
       await stack.stop();
@@ -409,6 +423,10 @@ async function main(): Promise<void> {
     const sidecarPolicy = config.targets.includes('sidecar+policy')
       ? (log(`starting sidecar+policy (${POLICY_FILE})`), await stack.startSidecar('sidecar+policy'))
       : undefined;
+    if (config.targets.includes('sidecar+policy+otel')) {
+      log(`starting sidecar+policy+otel (OTLP/HTTP to ${jaeger !== undefined ? 'jaeger ' : ''}${otelEndpoint ?? ''})`);
+      await stack.startSidecar('sidecar+policy+otel');
+    }
 
     let pgbench: PgbenchMode[] = [];
     if (config.only !== 'read') {

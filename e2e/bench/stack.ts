@@ -15,9 +15,11 @@ export interface StackOptions {
   sidecarNodeArgs: string[];
   /** Sidecar flags of the `sidecar+policy` target (--policy FILE --environment ... --identity ...). */
   policyArgs: string[];
+  /** Extra flags of the `sidecar+policy+otel` target (--otlp-endpoint ...), after policyArgs. */
+  otelArgs?: string[];
 }
 
-export type SidecarTarget = 'sidecar' | 'sidecar+policy';
+export type SidecarTarget = 'sidecar' | 'sidecar+policy' | 'sidecar+policy+otel';
 
 function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -31,6 +33,7 @@ export class BenchStack {
   pgbouncer: RunningPgbouncer | undefined;
   sidecar: RunningSidecar | undefined;
   sidecarPolicy: RunningSidecar | undefined;
+  sidecarOtel: RunningSidecar | undefined;
   readonly incidents: Incident[] = [];
   /** Output of every sidecar process that exited and was restarted, for .cache/bench/sidecar.log. */
   private readonly sidecarLogs: string[] = [];
@@ -58,9 +61,10 @@ export class BenchStack {
   }
 
   async startSidecar(target: SidecarTarget): Promise<RunningSidecar> {
-    const policy = target === 'sidecar+policy';
-    const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, policy ? this.options.policyArgs : [], policy ? 'sidecar+policy' : 'sidecar');
-    if (policy) this.sidecarPolicy = started;
+    const args = target === 'sidecar' ? [] : target === 'sidecar+policy' ? this.options.policyArgs : [...this.options.policyArgs, ...(this.options.otelArgs ?? [])];
+    const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, args, target);
+    if (target === 'sidecar+policy') this.sidecarPolicy = started;
+    else if (target === 'sidecar+policy+otel') this.sidecarOtel = started;
     else this.sidecar = started;
     this.sidecarPids.set(started.pid, target);
     return started;
@@ -75,7 +79,8 @@ export class BenchStack {
         if (this.pgbouncer === undefined) throw new Error('pgbouncer is not running');
         return { ...base, host: this.pgbouncer.host, port: this.pgbouncer.port };
       case 'sidecar':
-      case 'sidecar+policy': {
+      case 'sidecar+policy':
+      case 'sidecar+policy+otel': {
         const sidecar = this.proxy(target);
         if (sidecar === undefined) throw new Error(`${target} is not running`);
         return { ...base, host: sidecar.host, port: sidecar.port };
@@ -98,6 +103,8 @@ export class BenchStack {
         return this.sidecar;
       case 'sidecar+policy':
         return this.sidecarPolicy;
+      case 'sidecar+policy+otel':
+        return this.sidecarOtel;
     }
   }
 
@@ -111,7 +118,7 @@ export class BenchStack {
     const how = exit.error !== undefined ? `error ${exit.error.message}` : `exit code ${String(exit.code)}, signal ${String(exit.signal)}`;
     this.incidents.push({ target, at: new Date().toISOString(), during, exit: how, outputTail: tail(proxy.process.output) });
     process.stdout.write(`[bench] ${target} died (${how}) during ${during}; restarting it\n${tail(proxy.process.output, 10)}\n`);
-    if (target === 'sidecar' || target === 'sidecar+policy') {
+    if (target === 'sidecar' || target === 'sidecar+policy' || target === 'sidecar+policy+otel') {
       this.sidecarLogs.push(`--- ${target} (exited) ---\n${proxy.process.output}`);
       await this.startSidecar(target);
     } else {
@@ -136,7 +143,7 @@ export class BenchStack {
 
   /** Everything the sidecar processes printed (info level: start, stop, warnings, errors). */
   sidecarOutput(): string {
-    const running = ([['sidecar', this.sidecar], ['sidecar+policy', this.sidecarPolicy]] as const)
+    const running = ([['sidecar', this.sidecar], ['sidecar+policy', this.sidecarPolicy], ['sidecar+policy+otel', this.sidecarOtel]] as const)
       .filter(([, s]) => s !== undefined)
       .map(([name, s]) => `--- ${name} ---\n${s?.process.output ?? ''}`);
     return [...this.sidecarLogs, ...running].join('\n');
@@ -144,7 +151,7 @@ export class BenchStack {
 
   async stop(): Promise<void> {
     const errors: unknown[] = [];
-    for (const stop of [() => this.sidecar?.stop(), () => this.sidecarPolicy?.stop(), () => this.pgbouncer?.stop()]) {
+    for (const stop of [() => this.sidecar?.stop(), () => this.sidecarPolicy?.stop(), () => this.sidecarOtel?.stop(), () => this.pgbouncer?.stop()]) {
       try {
         await stop();
       } catch (error) {

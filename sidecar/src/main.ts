@@ -3,6 +3,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { parseCli, USAGE, type SidecarConfig } from './config/cli.js';
 import { ConfigError } from './config/errors.js';
 import { AdminServer } from './admin/server.js';
+import { createAudit, resolveAuditConfig, type Audit, type AuditConfig } from './audit/index.js';
 import { ApprovalRegistry } from './approvals/registry.js';
 import { createLogger, type Logger } from './log/logger.js';
 import type { ControlPlaneClient } from './controlplane/client.js';
@@ -18,12 +19,14 @@ const VERSION = '0.1.0';
 async function main(): Promise<void> {
   let config: SidecarConfig;
   let clientTls: SecureContext | undefined;
+  let auditConfig: AuditConfig;
   try {
     const command = parseCli(process.argv.slice(2), process.env);
     if (command.kind === 'help') return void process.stdout.write(`${USAGE}\n`);
     if (command.kind === 'version') return void process.stdout.write(`dbward-sidecar ${VERSION}\n`);
     config = command.config;
     clientTls = makeClientTls(config);
+    auditConfig = resolveAuditConfig(config.otlpEndpoint, process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`dbward-sidecar: ${error.message}\n`);
@@ -38,6 +41,9 @@ async function main(): Promise<void> {
   const controlPlane: { runtime: PolicyRuntime; client: ControlPlaneClient } | undefined =
     // Loaded only when used: standalone sidecars do not pay for gRPC at start.
     config.controlPlane !== undefined ? await (await import('./controlplane/runtime.js')).startControlPlanePolicy(config, log, VERSION) : undefined;
+  const runtime = policy?.runtime ?? controlPlane?.runtime;
+  const policyVersion = (): string | undefined => policy?.watcher.current?.version ?? controlPlane?.client.inForce?.version;
+  const audit = await startAudit(config, auditConfig, runtime, policyVersion, log);
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -47,8 +53,9 @@ async function main(): Promise<void> {
       maxClientMessageBytes: config.maxClientMessageBytes,
       cancelKeys: new CancelKeys(),
       log,
-      policy: policy?.runtime ?? controlPlane?.runtime,
+      policy: runtime,
       identity: config.identity,
+      ...(audit !== undefined ? { audit } : {}),
     },
     log,
   );
@@ -76,6 +83,7 @@ async function main(): Promise<void> {
         }
         return policy === undefined || policy.watcher.current !== undefined ? { ready: true } : { ready: false, reason: 'no policy loaded' };
       },
+      extra: (req, res) => audit?.serveMetrics(req, res) ?? false,
     });
     try {
       const bound = await admin.listen(config.admin.host, config.admin.port);
@@ -95,8 +103,10 @@ async function main(): Promise<void> {
       clientTls: clientTls !== undefined,
       mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       controlPlane: config.controlPlane?.target,
-      policyVersion: policy?.watcher.current?.version ?? controlPlane?.client.inForce?.version,
+      policyVersion: policyVersion(),
       environment: policy?.runtime.environment,
+      audit: auditConfig.export === undefined ? (audit === undefined ? 'off' : 'metrics only (admin /metrics)') : `${auditConfig.export.protocol} ${auditConfig.export.tracesTarget}`,
+      serviceName: auditConfig.export === undefined ? undefined : auditConfig.serviceName,
     },
     'listening',
   );
@@ -109,7 +119,9 @@ async function main(): Promise<void> {
     server.shutdown(config.drainTimeoutMs).then(async () => {
       await admin?.close();
       await controlPlane?.client.close();
-      log.info('stopped');
+      await audit?.shutdown(2_000);
+      const spans = audit?.stats();
+      log.info(spans === undefined ? {} : { auditSpans: spans }, 'stopped');
       process.exit(0);
     }, () => process.exit(1));
   };
@@ -131,6 +143,7 @@ async function startPolicy(config: SidecarConfig, approvals: ApprovalRegistry, l
     for (const line of lines.slice(1, 20)) process.stderr.write(`  ${line}\n`);
     process.exit(2);
   }
+  log.info({ policyVersion: first.version, policies: first.policies, reason: 'initial' }, 'policy loaded');
   watcher.on('loaded', (event) =>
     log.info({ policyVersion: event.set.version, previousVersion: event.previousVersion, policies: event.set.policies, reason: event.reason }, 'policy loaded'),
   );
@@ -147,6 +160,36 @@ async function startPolicy(config: SidecarConfig, approvals: ApprovalRegistry, l
     ...(maskKey !== undefined && maskKey !== '' ? { maskKey: Buffer.from(maskKey, 'utf8') } : {}),
   });
   return { runtime, watcher };
+}
+
+/**
+ * The audit trail: spans when an OTLP endpoint is configured, metrics when spans are exported or
+ * the admin endpoint can serve /metrics. Neither: undefined, and sessions record nothing.
+ */
+async function startAudit(
+  config: SidecarConfig,
+  auditConfig: AuditConfig,
+  runtime: PolicyRuntime | undefined,
+  policyVersion: () => string | undefined,
+  log: Logger,
+): Promise<Audit | undefined> {
+  if (auditConfig.export === undefined && config.admin === undefined) return undefined;
+  // Statement shapes and normalized text come from libpg_query, also in pass-through mode.
+  await initSqlAnalysis();
+  const fields = config.identity.fields;
+  return createAudit({
+    config: auditConfig,
+    metrics: true,
+    upstream: { host: config.upstream.host, port: config.upstream.port },
+    log,
+    version: VERSION,
+    policyVersion,
+    queryText: () => runtime?.compiled()?.audit.queryText ?? 'normalized',
+    resource: {
+      ...(fields.namespace !== undefined ? { 'k8s.namespace.name': fields.namespace } : {}),
+      ...(fields.pod !== undefined ? { 'k8s.pod.name': fields.pod } : {}),
+    },
+  });
 }
 
 function makeClientTls(config: SidecarConfig): SecureContext | undefined {

@@ -1,4 +1,5 @@
 import type { ApprovalHold, ApprovalOutcome, Approvals } from '../approvals/registry.js';
+import type { EnforcerAudit } from '../audit/types.js';
 import { refusal, type Refusal } from '../errors/catalog.js';
 import type { Logger } from '../log/logger.js';
 import { CATALOG_QUERY, copyOutFormat, parseCatalogSnapshot, type CatalogSnapshot, type CopyOutFormat } from '../sql/index.js';
@@ -181,6 +182,8 @@ export class PolicyEnforcer {
     private readonly log: Logger,
     /** The server's ParameterStatus values as last reported (client_encoding, standard_conforming_strings). */
     private readonly serverParams: ReadonlyMap<string, string>,
+    /** Audit: told each verdict, approval outcome and masked row. */
+    private readonly audit?: EnforcerAudit,
   ) {
     this.initGate();
   }
@@ -546,7 +549,9 @@ export class PolicyEnforcer {
   private lastShape: { output: object; bytes: Buffer; result: ResultDecisions; plan: ColumnPlan[] | null } | null = null;
 
   private maskRow(buf: Buffer, start: number, end: number, plan: readonly ColumnPlan[]): boolean {
-    return rewriteDataRowTo(this.outlet.clientFrames, buf, start, end, plan, this.scanner, this.runtime.maskKey);
+    if (!rewriteDataRowTo(this.outlet.clientFrames, buf, start, end, plan, this.scanner, this.runtime.maskKey)) return false;
+    this.audit?.masked(plan);
+    return true;
   }
 
   /** CommandComplete of a client statement: note schema and search_path changes. */
@@ -747,6 +752,7 @@ export class PolicyEnforcer {
 
   private act(verdict: Verdict, kind: Held['kind'], buf: Buffer, start: number, end: number, poison: Buffer): void {
     verdict = this.refuseMaskingLeaks(verdict);
+    this.audit?.decided(verdict);
     switch (verdict.kind) {
       case 'forward':
         this.pushForwarded(kind, verdict.facts, buf, start);
@@ -799,6 +805,7 @@ export class PolicyEnforcer {
     if (held === null || this.closed) return;
     this.held = null;
     this.log.info({ approval: outcome.request.id, state: outcome.state, by: outcome.request.decidedBy }, 'approval settled');
+    this.audit?.settled(outcome.state === 'approved');
     if (outcome.state === 'approved') {
       this.pushForwarded(held.kind, held.facts, held.frame, 0);
       this.outlet.sendToServer(held.frame);

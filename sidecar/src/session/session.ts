@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
+import type { AuditSink, SessionAudit } from '../audit/types.js';
 import type { UpstreamTarget } from '../config/upstream-url.js';
 import { refusal, type Refusal } from '../errors/catalog.js';
 import type { Logger } from '../log/logger.js';
@@ -41,6 +42,8 @@ export interface SessionContext {
   policy: PolicyRuntime | undefined;
   /** Workload identity from --identity / the downward API (namespace, serviceAccount, pod, labels). */
   identity: { fields: Record<string, string>; labels: Record<string, string> };
+  /** Audit trail (spans, metrics); absent: nothing is recorded. */
+  audit?: AuditSink;
 }
 
 type Phase =
@@ -104,6 +107,8 @@ export class Session {
   private readonly serverParams = new Map<string, string>();
   /** Present when a policy is configured: judges statements and rewrites refusals. */
   private enforcer: PolicyEnforcer | null = null;
+  /** Present when auditing: sees what the client sends and receives once the session is ready. */
+  private audit: SessionAudit | null = null;
   private readonly log: Logger;
 
   private readonly clientHandler: FrameHandler;
@@ -216,6 +221,7 @@ export class Session {
       if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) this.pendingReady++;
       else if (code === Frontend.Terminate) return this.onClientTerminate(buf, start, end);
       else if (!FRONTEND_TYPES.has(code)) throw new WireError(`unknown frontend message type 0x${code.toString(16)}`);
+      this.audit?.clientMessage(code, buf, start, end);
       if (this.enforcer !== null) this.enforcer.onClientMessage(code, buf, start, end);
       else this.toServer!.pass(buf, start, end);
       return;
@@ -320,6 +326,7 @@ export class Session {
       ({ socket, tls, readBuffer }) => this.onUpstreamConnected(socket, tls, readBuffer, startupBytes),
       (error: unknown) => {
         const reason = error instanceof UpstreamUnavailable ? error.message : String(error);
+        this.ctx.audit?.upstreamError('connect_failed');
         this.log.warn({ err: reason }, 'upstream unavailable');
         this.refuseAndClose(refusal('upstream-unavailable', reason));
       },
@@ -389,6 +396,7 @@ export class Session {
     } catch (error) {
       if (error instanceof ChannelBindingRefused) return; // unreachable from the server side
       const message = error instanceof Error ? error.message : String(error);
+      this.ctx.audit?.upstreamError('invalid_message');
       this.log.error({ err: message }, 'invalid data from the upstream server');
       this.refuseAndClose(refusal('upstream-unavailable', `the server sent an invalid message: ${message}`));
       return;
@@ -403,6 +411,7 @@ export class Session {
   private onServerFrame(code: number, buf: Buffer, start: number, end: number): void {
     if (this.phase === 'ready') {
       if (this.enforcer !== null && this.enforcer.onServerMessage(code, buf, start, end)) return;
+      this.audit?.serverMessage(code, buf, start, end);
       if (code === Backend.ReadyForQuery) {
         this.transactionStatus = buf[start + 5]!;
         if (this.pendingReady > 0) this.pendingReady--;
@@ -436,6 +445,7 @@ export class Session {
         this.transactionStatus = buf[start + 5]!;
         this.phase = 'ready';
         if (this.startupTimer !== null) clearTimeout(this.startupTimer);
+        if (this.ctx.audit !== undefined) this.audit = this.ctx.audit.openSession(this.identity(), this.id, this.ctx.policy !== undefined);
         if (this.ctx.policy !== undefined) {
           this.enforcer = this.createEnforcer(this.ctx.policy);
           this.enforcer.start();
@@ -547,14 +557,16 @@ export class Session {
       this.finish();
       return;
     }
+    this.ctx.audit?.upstreamError('closed');
     this.refuseAndClose(refusal('upstream-unavailable', 'the server closed the connection'));
   }
 
-  private createEnforcer(runtime: PolicyRuntime): PolicyEnforcer {
+  /** Who this session is: the startup parameters and the workload identity. */
+  private identity(): Identity {
     const params = this.startupMessage?.parameters ?? new Map<string, string>();
     const fields = this.ctx.identity.fields;
     const user = params.get('user') ?? '';
-    const identity: Identity = {
+    return {
       user,
       database: params.get('database') ?? user,
       application: params.get('application_name') ?? '',
@@ -563,14 +575,22 @@ export class Session {
       pod: fields.pod ?? '',
       labels: { ...this.ctx.identity.labels },
     };
+  }
+
+  private createEnforcer(runtime: PolicyRuntime): PolicyEnforcer {
+    const audit = this.audit;
     return new PolicyEnforcer(
       runtime,
-      identity,
+      this.identity(),
       this.id,
       {
         forward: (buf, start, end) => this.toServer!.pass(buf, start, end),
         sendToServer: (bytes) => this.toServer!.send(bytes),
-        sendToClient: (bytes) => this.toClient.send(bytes),
+        // What the enforcer sends the client in place of the server's messages is what the audit sees.
+        sendToClient: audit === null ? (bytes) => this.toClient.send(bytes) : (bytes) => {
+          audit.serverMessage(bytes[0]!, bytes, 0, bytes.length);
+          this.toClient.send(bytes);
+        },
         clientFrames: this.toClient,
         flush: () => {
           this.toServer?.flush();
@@ -579,6 +599,7 @@ export class Session {
       },
       this.log,
       this.serverParams,
+      audit?.decisions,
     );
   }
 
@@ -624,6 +645,7 @@ export class Session {
     this.finished = true;
     if (this.ourKey !== null) this.ctx.cancelKeys.release(this.ourKey.processId);
     this.enforcer?.close();
+    this.audit?.close();
     // Give sockets a moment to flush, then make sure nothing lingers.
     setTimeout(() => {
       this.client.destroy();
