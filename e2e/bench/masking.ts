@@ -91,7 +91,7 @@ async function createTables(db: PgCluster, rows: number): Promise<void> {
       `insert into people select i, 'customer' || i || '@example.com', '4' || lpad((i::bigint * 7919 % 1000000000000000)::text, 15, '0'),`,
       `  round((i * 1.37)::numeric, 2), timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' from generate_series(1, ${rows}) as i;`,
       'create table events (id int not null, kind text not null, ref text not null, amount numeric(12,2) not null, created_at timestamptz not null);',
-      `insert into events select i, 'event-kind-' || (i % 97) || '-ok', 'ref:' || lpad(to_hex(i * 7919), 12, 'x'),`,
+      `insert into events select i, 'event-kind-' || (i % 97) || '-ok', 'ref:' || lpad(to_hex(i::bigint * 7919), 12, 'x'),`,
       `  round((i * 1.37)::numeric, 2), timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' from generate_series(1, ${rows}) as i;`,
       'vacuum (freeze, analyze) people, events;',
       "select pg_prewarm('people'), pg_prewarm('events');",
