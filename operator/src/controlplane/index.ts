@@ -4,4 +4,4 @@ export type { ControlPlaneMetrics } from './metrics.js';
 export * from './memory.js';
 export * from './ports.js';
 export { buildSnapshot, canonicalJson, type SnapshotContent } from './snapshot.js';
-export { selects } from './selector.js';
+export { selects } from '../selector.js';

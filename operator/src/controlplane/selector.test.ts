@@ -1,6 +1,6 @@
 import type { LabelSelector } from '@dbward/sidecar/api';
 import { describe, expect, it } from 'vitest';
-import { selects } from './selector.js';
+import { selects } from '../selector.js';
 
 const POD = { app: 'checkout', tier: 'backend', 'dbward.io/kind': 'ai-agent' };
 

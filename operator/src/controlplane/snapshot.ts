@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DataAccessPolicy } from '@dbward/sidecar/api';
 import type { PolicyDocument } from '@dbward/sidecar/controlplane';
 import type { ReadyPolicy } from './ports.js';
-import { selects } from './selector.js';
+import { selects } from '../selector.js';
 
 /**
  * What a sidecar receives, minus its identity: the Ready policies of its namespace that select its

@@ -1,7 +1,7 @@
 import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { DataAccessPolicy } from '@dbward/sidecar/api';
 import { applyPatch, pointer, type JsonPatchOp } from './jsonpatch.js';
-import { matchesSelector } from './selector.js';
+import { selects as matchesSelector } from '../selector.js';
 
 /**
  * The sidecar injection, as a pure function (ADR 0016): pod + namespace + Ready policies + settings

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LabelSelector } from '@dbward/sidecar/api';
-import { matchesSelector } from './selector.js';
+import { selects as matchesSelector } from '../selector.js';
 
 const labels = { app: 'api', tier: 'backend' };
 const cases: { name: string; selector: LabelSelector | undefined; expected: boolean }[] = [

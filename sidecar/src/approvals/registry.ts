@@ -76,6 +76,24 @@ const KEEP_DECIDED_MS = 60 * 60 * 1000;
 /** Crockford base32, without letters that read like digits. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
+/** A new pending request for `input`, created at `created`. */
+export function pendingRequest(id: string, input: ApprovalInput, created: Date): ApprovalRequest {
+  return {
+    id,
+    state: 'pending',
+    rule: input.rule,
+    message: input.message,
+    statement: input.statement,
+    identity: input.identity,
+    sessionId: input.sessionId,
+    createdAt: created.toISOString(),
+    expiresAt: new Date(created.getTime() + input.timeoutMs).toISOString(),
+    decidedBy: undefined,
+    decidedAt: undefined,
+    reason: undefined,
+  };
+}
+
 export function newApprovalId(): string {
   const bytes = randomBytes(8);
   let id = '';
@@ -98,21 +116,7 @@ export class ApprovalRegistry implements Approvals {
   /** Holds a statement: returns its id at once and the outcome when it is decided or expires. */
   request(input: ApprovalInput): { id: string; outcome: Promise<ApprovalOutcome>; cancel(): void } {
     this.prune();
-    const created = this.now();
-    const request: ApprovalRequest = {
-      id: newApprovalId(),
-      state: 'pending',
-      rule: input.rule,
-      message: input.message,
-      statement: input.statement,
-      identity: input.identity,
-      sessionId: input.sessionId,
-      createdAt: created.toISOString(),
-      expiresAt: new Date(created.getTime() + input.timeoutMs).toISOString(),
-      decidedBy: undefined,
-      decidedAt: undefined,
-      reason: undefined,
-    };
+    const request = pendingRequest(newApprovalId(), input, this.now());
     let resolve!: (outcome: ApprovalOutcome) => void;
     const outcome = new Promise<ApprovalOutcome>((r) => (resolve = r));
     const entry: Entry = { request, resolve, timer: undefined };

@@ -1,44 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { decodeFields, type ProtoField } from './otlp-decode.js';
 import { encodeAttributes, encodeResource, encodeScope, exportTraceRequest, ProtoWriter, SpanKind, StatusCode, writeAttribute, writeSpan, type SpanFields } from './proto.js';
 
-/** A minimal protobuf reader for the tests: field number -> list of raw values. */
-type Field = { wire: number; value: number | bigint | Buffer };
-function decode(buf: Buffer): Map<number, Field[]> {
-  const out = new Map<number, Field[]>();
-  let i = 0;
-  const varint = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = buf[i++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7;
-    }
-  };
-  while (i < buf.length) {
-    const tag = varint();
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    let value: Field['value'];
-    if (wire === 0) value = varint();
-    else if (wire === 1) {
-      value = buf.readBigUInt64LE(i);
-      i += 8;
-    } else if (wire === 2) {
-      const len = varint();
-      value = buf.subarray(i, i + len);
-      i += len;
-    } else if (wire === 5) {
-      value = buf.readUInt32LE(i);
-      i += 4;
-    } else throw new Error(`wire type ${wire}`);
-    const list = out.get(field) ?? [];
-    list.push({ wire, value });
-    out.set(field, list);
-  }
-  return out;
-}
+/** The protobuf reader the other audit tests use too: field number -> list of raw values. */
+type Field = ProtoField;
+const decode = decodeFields;
 
 function sub(fields: Map<number, Field[]>, n: number, k = 0): Map<number, Field[]> {
   return decode(fields.get(n)![k]!.value as Buffer);

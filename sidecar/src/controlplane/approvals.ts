@@ -1,4 +1,4 @@
-import { newApprovalId, type ApprovalHold, type ApprovalInput, type ApprovalOutcome, type ApprovalRequest, type Approvals, type ApprovalState } from '../approvals/registry.js';
+import { newApprovalId, pendingRequest, type ApprovalHold, type ApprovalInput, type ApprovalOutcome, type ApprovalRequest, type Approvals, type ApprovalState } from '../approvals/registry.js';
 import type { ApprovalCreated, ApprovalDecision, SidecarMessage } from './proto.js';
 
 /** How approvals reach the control plane: the current stream, when there is one. */
@@ -39,22 +39,8 @@ export class ControlPlaneApprovals implements Approvals {
   ) {}
 
   request(input: ApprovalInput): ApprovalHold {
-    const created = this.now();
     const requestId = newApprovalId();
-    const request: ApprovalRequest = {
-      id: requestId,
-      state: 'pending',
-      rule: input.rule,
-      message: input.message,
-      statement: input.statement,
-      identity: input.identity,
-      sessionId: input.sessionId,
-      createdAt: created.toISOString(),
-      expiresAt: new Date(created.getTime() + input.timeoutMs).toISOString(),
-      decidedBy: undefined,
-      decidedAt: undefined,
-      reason: undefined,
-    };
+    const request: ApprovalRequest = pendingRequest(requestId, input, this.now());
     const entry: Entry = { requestId, name: undefined, request, settled: false, resolveId: () => undefined, rejectId: () => undefined, resolveOutcome: () => undefined, timer: undefined };
     const id = new Promise<string>((resolve, reject) => {
       entry.resolveId = resolve;

@@ -204,6 +204,7 @@ class ValueWatch implements ContentWatch {
   }
 }
 
+/** The policy's mask for a column with these classes, for this identity, or undefined when revealed. */
 function maskForClasses(ctx: MaskerContext, source: Source, classes: string[], derived: boolean, facts: StatementFacts | undefined): MaskName | undefined {
   const decision = decideColumn(ctx.set, {
     identity: ctx.identity,
@@ -217,14 +218,7 @@ function maskForClasses(ctx: MaskerContext, source: Source, classes: string[], d
 /** The mask of one source column for this identity, or undefined when it is revealed or not classified. */
 function maskFor(ctx: MaskerContext, source: Source, derived: boolean, facts: StatementFacts | undefined): MaskName | undefined {
   const classes = classify(ctx, source);
-  if (classes.length === 0) return undefined;
-  const decision = decideColumn(ctx.set, {
-    identity: ctx.identity,
-    environment: ctx.environment,
-    column: { table: source.table, name: source.name, type: source.type, classes, derived },
-    query: facts ?? EMPTY_FACTS,
-  });
-  return decision.action === 'mask' ? decision.mask : undefined;
+  return classes.length === 0 ? undefined : maskForClasses(ctx, source, classes, derived, facts);
 }
 
 /** Classes per column, per compiled policy set (classification depends only on the set and the column). */

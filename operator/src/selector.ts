@@ -1,5 +1,8 @@
 import type { LabelSelector } from '@dbward/sidecar/api';
 
+// The one label-selector matcher: the webhook (which pods get the sidecar) and the control plane
+// (which policies a sidecar receives) must agree.
+
 /**
  * `metav1.LabelSelector` semantics (LabelSelectorAsSelector): every matchLabels pair and every
  * matchExpressions requirement must hold. An empty selector (`{}`) selects every pod; an absent
