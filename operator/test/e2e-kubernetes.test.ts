@@ -12,7 +12,7 @@ import { startOperator } from '../src/operator.js';
 import type { KubeClient } from '../src/kube/rest.js';
 import { CA_CONFIGMAP, CA_CONFIGMAP_KEY, CONTROL_PLANE_AUDIENCE, PATHS, SIDECAR_NAME } from '../src/webhook/inject.js';
 import { labelsFile, localEnv } from '../src/webhook/local.js';
-import { eventually, startKubeWithCrds, testLogger } from './support/kube.js';
+import { eventually, injectorWebhookYaml, startKubeWithCrds, testLogger } from './support/kube.js';
 
 /**
  * Issue #6 end to end, against a real kube-apiserver + etcd and a real PostgreSQL:
@@ -61,21 +61,7 @@ let storedPod: V1Pod;
 let databaseUrl: string;
 let sidecarEnv: Record<string, string | undefined>;
 
-const webhookConfig = (port: number): string => `apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata: {name: dbward-sidecar-injector}
-webhooks:
-- name: inject.dbward.io
-  admissionReviewVersions: [v1]
-  sideEffects: None
-  failurePolicy: Fail
-  reinvocationPolicy: IfNeeded
-  timeoutSeconds: 10
-  clientConfig: {url: "https://127.0.0.1:${port}/mutate-pods"}
-  rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}]
-  namespaceSelector: {matchLabels: {dbward.io/injection: enabled}}
-  objectSelector: {matchExpressions: [{key: dbward.io/inject, operator: NotIn, values: ["false"]}]}
-`;
+const webhookConfig = (port: number): string => injectorWebhookYaml(port);
 
 /** The policy; `revealForApi` is the edit made with kubectl apply. */
 const policyYaml = (revealForApi: boolean): string => `apiVersion: dbward.io/v1alpha1

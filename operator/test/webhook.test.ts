@@ -6,7 +6,7 @@ import { freePort, type KubeCluster } from '../../e2e/harness/index.js';
 import { ControlPlaneAuthError } from '../src/controlplane/ports.js';
 import type { KubeClient } from '../src/kube/rest.js';
 import { startOperator, type OperatorHandle } from '../src/operator.js';
-import { eventually, startKubeWithCrds, testLogger } from './support/kube.js';
+import { eventually, injectorWebhookYaml, startKubeWithCrds, testLogger } from './support/kube.js';
 
 // The injection webhook called by a real kube-apiserver over TLS (clientConfig.url), with the
 // operator's own CA in caBundle; reinvocation through a second webhook that edits the pod;
@@ -17,21 +17,10 @@ let op: OperatorHandle;
 let touchServer: Server;
 const log = testLogger('operator');
 
-const webhookConfig = (port: number, touchPort: number): string => `apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata: {name: dbward-sidecar-injector}
-webhooks:
-- name: inject.dbward.io
-  admissionReviewVersions: [v1]
-  sideEffects: None
-  failurePolicy: Fail
-  reinvocationPolicy: IfNeeded
-  timeoutSeconds: 10
-  clientConfig: {url: "https://127.0.0.1:${port}/mutate-pods"}
-  rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}]
-  namespaceSelector: {matchLabels: {dbward.io/injection: enabled}}
-  objectSelector: {matchExpressions: [{key: dbward.io/inject, operator: NotIn, values: ["false"]}]}
-- name: touch.test.dbward.io
+const webhookConfig = (port: number, touchPort: number): string =>
+  injectorWebhookYaml(
+    port,
+    `- name: touch.test.dbward.io
   admissionReviewVersions: [v1]
   sideEffects: None
   failurePolicy: Fail
@@ -39,7 +28,8 @@ webhooks:
   clientConfig: {url: "https://127.0.0.1:${touchPort}/touch"}
   rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}]
   namespaceSelector: {matchLabels: {dbward.io/injection: enabled}}
-`;
+`,
+  );
 
 const pod = (name: string, ns: string, extra = ''): string => `apiVersion: v1
 kind: Pod

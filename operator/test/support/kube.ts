@@ -40,3 +40,26 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * A MutatingWebhookConfiguration that sends pod creations in enabled namespaces to an operator on
+ * loopback (`clientConfig.url`: no Service here), as the chart's does; `extraWebhooks` is YAML of
+ * more entries of its `webhooks` list.
+ */
+export function injectorWebhookYaml(port: number, extraWebhooks = ''): string {
+  return `apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: dbward-sidecar-injector}
+webhooks:
+- name: inject.dbward.io
+  admissionReviewVersions: [v1]
+  sideEffects: None
+  failurePolicy: Fail
+  reinvocationPolicy: IfNeeded
+  timeoutSeconds: 10
+  clientConfig: {url: "https://127.0.0.1:${port}/mutate-pods"}
+  rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}]
+  namespaceSelector: {matchLabels: {dbward.io/injection: enabled}}
+  objectSelector: {matchExpressions: [{key: dbward.io/inject, operator: NotIn, values: ["false"]}]}
+${extraWebhooks}`;
+}
