@@ -1,4 +1,5 @@
 import type { DataRowScanner } from '../wire/backend.js';
+import type { MaskName } from '../policy/types.js';
 import { detectContentBits } from './detect-content.js';
 import { maskValue } from './masks.js';
 import { EMAIL_REDACT, emailLayout, emailMaskedLength, isAscii, REDACTED_BYTES, writeEmailMask, writePartialMask } from './text-masks.js';
@@ -89,17 +90,12 @@ function maskColumns(buf: Buffer, start: number, end: number, plan: readonly Col
     const length = lengths[i] as number;
     if (length === -1) continue; // NULL stays NULL
     const offset = offsets[i] as number;
+    let mask = step.action === 'mask' ? step.mask : undefined;
     if (step.action === 'watch') {
       if (!step.watch.active()) continue;
-      const mask = step.watch.maskFor(length < 3 ? 0 : detectContentBits(buf.toString('utf8', offset, offset + length)));
+      mask = step.watch.maskFor(length < 3 ? 0 : detectContentBits(buf.toString('utf8', offset, offset + length)));
       if (mask === undefined) continue;
-      const out = maskValue(buf.subarray(offset, offset + length), step.column, mask, key);
-      outs[i] = out;
-      size += (out === null ? 0 : out.length) - length;
-      changed = true;
-      continue;
-    }
-    if (step.inline === 'email') {
+    } else if (step.inline === 'email') {
       const at = emailLayout(buf, offset, offset + length);
       if (at >= 0) {
         outs[i] = INLINE;
@@ -120,7 +116,7 @@ function maskColumns(buf: Buffer, start: number, end: number, plan: readonly Col
       changed = true;
       continue;
     }
-    const out = step.fixed !== undefined ? step.fixed : maskValue(buf.subarray(offset, offset + length), step.column, step.mask, key);
+    const out = step.action === 'mask' && step.fixed !== undefined ? step.fixed : maskValue(buf.subarray(offset, offset + length), step.column, mask as MaskName, key);
     outs[i] = out;
     size += (out === null ? 0 : out.length) - length;
     changed = true;

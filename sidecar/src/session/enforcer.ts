@@ -14,7 +14,7 @@ import type { StatementFacts } from '../sql/index.js';
 import { DataRowScanner } from '../wire/backend.js';
 import type { FieldDescription } from '../wire/messages.js';
 import { maskingFlowRefusal } from './masking-flow.js';
-import { copyFields, decideResult, maskedPredicateColumn, masksAnything, readsMaskedColumn, scrubEchoedValues, touchesMaskedColumn, type MaskerContext } from './result-masker.js';
+import { copyFields, decideResult, maskedPredicateColumn, masksSomeColumn, readsMaskedColumn, scrubEchoedValues, touchesMaskedColumn, type MaskerContext } from './result-masker.js';
 import { maskCopyBinaryRow, maskCopyCsvRow, maskCopyTextRow } from '../masking/copy.js';
 import { decodeClientText, isUtf8, UndecodableText } from './encoding.js';
 import { ExpectedReplies } from './expected-replies.js';
@@ -185,7 +185,7 @@ export class PolicyEnforcer {
     /** Audit: told each verdict, approval outcome and masked row. */
     private readonly audit?: EnforcerAudit,
   ) {
-    this.initGate();
+    this.sessionSql.database = identity.database;
   }
 
   /** True while a statement waits for approval or an internal query runs: client frames must not stream through. */
@@ -274,7 +274,7 @@ export class PolicyEnforcer {
         }
       }
       const unknown = facts.command === 'EXECUTE' || facts.command === 'FETCH' ? this.unknownSessionObject(facts, earlier ?? NO_NAMES) : undefined;
-      if (unknown !== undefined && masksAnything(ctx)) {
+      if (unknown !== undefined && masksSomeColumn(ctx)) {
         return maskingRefusal(verdict, `dbward.masking: ${unknown} was not prepared or declared through dbward, so its rows cannot be masked`, 'prepare it (or declare the cursor) in this session');
       }
       const flow = this.flowCheck(ctx, facts);
@@ -311,12 +311,8 @@ export class PolicyEnforcer {
     const payload = buf.subarray(start + 5, end);
     const key = this.runtime.maskKey;
     const f = copy.format;
-    const masked =
-      f.format === 'binary'
-        ? maskCopyBinaryRow(payload, copy.plan, key)
-        : f.format === 'csv'
-          ? maskCopyCsvRow(payload, copy.plan, key, { ...(f.delimiter === undefined ? {} : { delimiter: f.delimiter }), ...(f.null === undefined ? {} : { null: f.null }), ...(f.quote === undefined ? {} : { quote: f.quote }), ...(f.escape === undefined ? {} : { escape: f.escape }) })
-          : maskCopyTextRow(payload, copy.plan, key, { ...(f.delimiter === undefined ? {} : { delimiter: f.delimiter }), ...(f.null === undefined ? {} : { null: f.null }) });
+    // CopyOutFormat carries the text and CSV options under the names the maskers take.
+    const masked = f.format === 'binary' ? maskCopyBinaryRow(payload, copy.plan, key) : f.format === 'csv' ? maskCopyCsvRow(payload, copy.plan, key, f) : maskCopyTextRow(payload, copy.plan, key, f);
     if (masked === null) return false;
     this.outlet.sendToClient(copyDataMessage(masked));
     return true;
@@ -716,21 +712,19 @@ export class PolicyEnforcer {
     const session = this.sessionSql;
     session.standardConformingStrings = this.serverParams.get('standard_conforming_strings') !== 'off';
     session.searchPath = this.searchPath;
-    const gate = this.gate;
+    let gate = this.gate;
+    if (gate === undefined) {
+      const runtime = this.runtime;
+      gate = this.gate = { identity: this.identity, environment: runtime.environment, analyze: (text) => runtime.analyze(text, session), policy };
+    }
     gate.policy = policy;
     gate.environment = this.runtime.environment;
     return gate;
   }
 
-  private sessionSql!: SessionSql;
-  private gate!: GateContext;
-
-  private initGate(): void {
-    this.sessionSql = { database: this.identity.database, standardConformingStrings: true, searchPath: this.searchPath };
-    const sessionSql = this.sessionSql;
-    const runtime = this.runtime;
-    this.gate = { identity: this.identity, environment: '', analyze: (text) => runtime.analyze(text, sessionSql), policy: null as unknown as ActivePolicy };
-  }
+  /** The session's SQL settings as the analysis reads them, updated in place (see gateContext). */
+  private readonly sessionSql: SessionSql = { database: '', standardConformingStrings: true, searchPath: [] };
+  private gate: GateContext | undefined;
 
   private static readonly NO_POLICY: Verdict = { kind: 'refuse', refusal: { ...refusal('no-policy'), severity: 'ERROR' }, facts: [], decisions: [] };
 

@@ -1,5 +1,5 @@
 import { functionSchema, type StatementFacts } from '../sql/index.js';
-import { maskedColumnsMovedOut, masksAnything, readsMaskedColumn, type MaskerContext } from './result-masker.js';
+import { maskedColumnsMovedOut, masksSomeColumn, readsMaskedColumn, type MaskerContext } from './result-masker.js';
 
 /**
  * Ways masked values could leave other than in a result column whose lineage the sidecar knows
@@ -35,20 +35,20 @@ const TRUSTED_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 /** The refusal message (after `dbward: denied by `), or undefined when the statement may run. */
 export function maskingFlowRefusal(ctx: MaskerContext, facts: StatementFacts, searchPath: readonly string[]): string | undefined {
   if (facts.command === 'DO' || facts.command === 'CALL') {
-    return masksAnything(ctx) ? `dbward.masking: ${facts.command} runs code dbward cannot analyse, and some columns are masked for you` : undefined;
+    return masksSomeColumn(ctx) ? `dbward.masking: ${facts.command} runs code dbward cannot analyse, and some columns are masked for you` : undefined;
   }
   for (const fn of facts.functions) {
     const base = fn.slice(fn.lastIndexOf('.') + 1);
     const schema = functionSchema(fn, searchPath, ctx.catalog);
     const builtin = schema !== undefined && TRUSTED_SCHEMAS.has(schema);
     if (builtin && RUNS_SQL_TEXT.has(base)) {
-      if (masksAnything(ctx)) return `dbward.masking: ${fn}() runs SQL given as text, which dbward cannot analyse, and some columns are masked for you`;
+      if (masksSomeColumn(ctx)) return `dbward.masking: ${fn}() runs SQL given as text, which dbward cannot analyse, and some columns are masked for you`;
     } else if (builtin && SIDE_CHANNELS.has(base)) {
       if (readsMaskedColumn(ctx, facts)) return `dbward.masking: ${fn}() could carry values of masked columns out of the result`;
     } else if (!builtin && schema !== undefined && ctx.catalog?.functions[`${schema}.${base}`]?.body !== undefined) {
       // A SQL function whose body the analyzer read: its result's lineage, the tables it reads and
       // the functions it calls are part of this statement's facts (and checked like them).
-    } else if (!builtin && masksAnything(ctx)) {
+    } else if (!builtin && masksSomeColumn(ctx)) {
       return `dbward.masking: ${fn}() is not a built-in function and not a SQL function whose body dbward can read, and some columns are masked for you`;
     }
   }

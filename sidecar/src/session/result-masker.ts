@@ -286,7 +286,7 @@ export function maskedColumnsMovedOut(ctx: MaskerContext, facts: StatementFacts)
 }
 
 const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
-const masksAnythingCache = new WeakMap<CompiledPolicySet, WeakMap<object, WeakMap<Identity, boolean>>>();
+const masksSomeColumnCache = new WeakMap<CompiledPolicySet, WeakMap<object, WeakMap<Identity, boolean>>>();
 const NO_CATALOG = {};
 
 /**
@@ -294,21 +294,21 @@ const NO_CATALOG = {};
  * snapshot, when the policy classifies anything). Statements whose data flow cannot be analysed
  * (DO, functions whose bodies are not read, SQL run from text) are refused only then.
  */
-export function masksAnything(ctx: MaskerContext): boolean {
-  let byCatalog = masksAnythingCache.get(ctx.set);
-  if (byCatalog === undefined) masksAnythingCache.set(ctx.set, (byCatalog = new WeakMap()));
+export function masksSomeColumn(ctx: MaskerContext): boolean {
+  let byCatalog = masksSomeColumnCache.get(ctx.set);
+  if (byCatalog === undefined) masksSomeColumnCache.set(ctx.set, (byCatalog = new WeakMap()));
   const catalogKey = ctx.catalog ?? NO_CATALOG;
   let byIdentity = byCatalog.get(catalogKey);
   if (byIdentity === undefined) byCatalog.set(catalogKey, (byIdentity = new WeakMap()));
   let answer = byIdentity.get(ctx.identity);
   if (answer === undefined) {
-    answer = computeMasksAnything(ctx);
+    answer = computeMasksSomeColumn(ctx);
     byIdentity.set(ctx.identity, answer);
   }
   return answer;
 }
 
-function computeMasksAnything(ctx: MaskerContext): boolean {
+function computeMasksSomeColumn(ctx: MaskerContext): boolean {
   if (ctx.catalog === undefined) return ctx.set.classification.automatic || ctx.set.classification.columns.length > 0;
   for (const [schema, byName] of Object.entries(ctx.catalog.relations)) {
     if (SYSTEM_SCHEMAS.has(schema)) continue;
