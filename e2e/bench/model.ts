@@ -5,7 +5,8 @@ import type { Summary } from './stats.js';
 /**
  * Every target the benchmark knows, in their order within a round (before rotation):
  * `sidecar+policy` is a second sidecar that enforces e2e/bench/policy-20-rules.yaml;
- * `sidecar+policy+otel` a third, the same plus the audit trail exported to a Jaeger (OTLP/HTTP).
+ * `sidecar+policy+otel` a third, the same plus the audit trail exported over OTLP/HTTP to the
+ * collector of BENCH_COLLECTOR (collector.ts).
  */
 export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+policy', 'sidecar+policy+otel'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -45,6 +46,8 @@ export interface Config {
   only: 'pgbench' | 'read' | undefined;
   /** The targets measured (BENCH_TARGETS), in round order; absent in runs saved before it existed. */
   targets: Target[];
+  /** Where sidecar+policy+otel exports (absent when it is not a target, and in older runs). */
+  collector?: 'sink' | 'jaeger' | 'external' | undefined;
   cpuProfileDir: string | undefined;
   writeDocs: boolean;
 }
@@ -105,6 +108,8 @@ export interface PgbenchRun extends RunBase {
   cpuPer1000: number;
   /** Involuntary context switches of the proxy's main thread per 1,000 transactions. */
   preemptionsPer1000: number;
+  /** sidecar+policy+otel runs: CPU seconds of the collector the bench started, per 1,000 transactions. */
+  collectorCpuPer1000?: number;
 }
 
 export interface PgbenchMode {
@@ -176,6 +181,8 @@ export interface BenchResult {
   commands: Commands;
   pgbench: PgbenchMode[];
   read: ReadResult | undefined;
+  /** The OTLP collector of sidecar+policy+otel and, for the sink, what it received. */
+  collector?: { kind: 'sink' | 'jaeger' | 'external'; requests?: number; spans?: number; bytes?: number; malformed?: number } | undefined;
   targets: TargetCheck[];
   incidents: Incident[];
 }

@@ -74,8 +74,29 @@ function pgbenchSection(m: PgbenchMode, result: BenchResult): string {
     '',
     table(['target', 'median TPS', 'min TPS', 'max TPS', 'proxy CPU s / 1,000 tx', 'proxy preemptions / 1,000 tx'], rows),
     '',
+    ...collectorLine(m, result),
     ratioTable(m.ratios, targetsOf(result)),
   ].join('\n');
+}
+
+const COLLECTORS = {
+  sink: 'a discarding OTLP/HTTP receiver (`e2e/bench/otlp-sink.ts`) that stands for a collector on another machine',
+  jaeger: 'a Jaeger (memory storage) on the same two cores',
+  external: 'the collector at `BENCH_OTLP_ENDPOINT`',
+} as const;
+
+/** Where sidecar+policy+otel exported, and what the collector cost the machine. */
+function collectorLine(m: PgbenchMode, result: BenchResult): string[] {
+  const collector = result.collector;
+  if (collector === undefined || !targetsOf(result).includes('sidecar+policy+otel')) return [];
+  const cpu = m.runs.filter((r) => r.target === 'sidecar+policy+otel' && r.collectorCpuPer1000 !== undefined).map((r) => r.collectorCpuPer1000!);
+  cpu.sort((a, b) => a - b);
+  const median = cpu.length === 0 ? undefined : cpu[Math.floor(cpu.length / 2)];
+  const received = collector.spans === undefined ? '' : ` It received ${int(collector.spans)} spans in ${int(collector.requests ?? 0)} requests over the whole run (${fixed((collector.bytes ?? 0) / Math.max(1, collector.spans), 0)} bytes per span), none malformed.`;
+  return [
+    `\`sidecar+policy+otel\` exported to ${COLLECTORS[collector.kind]}${median === undefined ? '' : `, whose CPU was ${fixed(median, 3)} s per 1,000 transactions (median of runs)`}.${received}`,
+    '',
+  ];
 }
 
 function readClientSection(c: ReadClientResult, read: ReadResult, result: BenchResult): string {
@@ -243,7 +264,9 @@ export function renderSection(result: BenchResult): string {
       '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
       '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
       '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
-      '`sidecar+policy+otel` is `sidecar+policy` exporting its audit trail over OTLP/HTTP to a Jaeger the bench starts, or to `BENCH_OTLP_ENDPOINT`); ' +
+      '`sidecar+policy+otel` is `sidecar+policy` exporting its audit trail over OTLP/HTTP to the collector of `BENCH_COLLECTOR`: `sink` (default), a discarding receiver ' +
+      'that counts the spans (the run fails if they did not arrive) and stands for a collector on another machine, so that the ratio is what exporting costs the sidecar; ' +
+      '`jaeger`, a Jaeger on the same two cores, whose ingest competes with the benchmark for CPU; or `BENCH_OTLP_ENDPOINT`, a collector you run); ' +
       '`BENCH_DOCS=0` leaves this file alone; `BENCH_CPU_PROF=DIR` runs both sidecars under `node --cpu-prof` and prints their hottest functions. ' +
       'All raw figures of the last run go to `.cache/bench/proxy.json`. ' +
       'The reference run (5 rounds × 8 s per target and mode, 4 targets, 9 read rounds) takes about 8 minutes: 8 s rather than 10 s per run keeps it ' +

@@ -9,7 +9,8 @@
  * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (8), BENCH_SCALE (10),
  * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000),
  * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
- * BENCH_OTLP_ENDPOINT (sidecar+policy+otel exports there instead of to a Jaeger the bench starts),
+ * BENCH_COLLECTOR=sink|jaeger (where sidecar+policy+otel exports: a discarding OTLP sink, the default, or a Jaeger
+ * on the same cores; see collector.ts), BENCH_OTLP_ENDPOINT (a collector elsewhere instead),
  * BENCH_CPU_PROF=DIR (run the sidecars under --cpu-prof; writes no docs, prints a profile summary per sidecar).
  * `run.ts --render [FILE]` only rewrites the docs sections from a saved proxy.json.
  */
@@ -44,7 +45,7 @@ import { summarizeProfile } from './profile.js';
 import { rawQuery } from './rawclient.js';
 import { renderPolicySummary, renderSection, writePolicySummary, writeSection } from './report.js';
 import { BenchStack } from './stack.js';
-import { HAVE_JAEGER, startJaeger } from '../harness/jaeger.js';
+import { collectorKind, startCollector, type Collector } from './collector.js';
 import { pairedRatio, summarize, type Summary } from './stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -86,9 +87,7 @@ function readConfig(): Config {
   for (const m of modes) if (m !== 'simple' && m !== 'prepared') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)}`);
   const seconds = intEnv('BENCH_SECONDS', 8);
   const cpuProfileDir = process.env['BENCH_CPU_PROF'] || undefined;
-  // sidecar+policy+otel needs a collector: the Jaeger built by `make tools-jaeger`, or BENCH_OTLP_ENDPOINT.
-  const defaults = TARGETS.filter((t) => t !== 'sidecar+policy+otel' || HAVE_JAEGER || Boolean(process.env['BENCH_OTLP_ENDPOINT']));
-  const wanted = (process.env['BENCH_TARGETS'] || defaults.join(',')).split(',').map((t) => t.trim());
+  const wanted = (process.env['BENCH_TARGETS'] || TARGETS.join(',')).split(',').map((t) => t.trim());
   for (const t of wanted) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target ${JSON.stringify(t)} (known: ${TARGETS.join(', ')})`);
   const targets = TARGETS.filter((t) => wanted.includes(t));
   return {
@@ -104,6 +103,7 @@ function readConfig(): Config {
     readRows: intEnv('BENCH_READ_ROWS', 1_000_000),
     only,
     targets,
+    collector: targets.includes('sidecar+policy+otel') ? collectorKind() : undefined,
     cpuProfileDir: cpuProfileDir === undefined ? undefined : resolve(cpuProfileDir),
     writeDocs: process.env['BENCH_DOCS'] !== '0' && cpuProfileDir === undefined,
   };
@@ -148,7 +148,24 @@ function byRound<R extends { round: number; target: Target }>(runs: readonly R[]
   });
 }
 
-async function pgbenchPhase(stack: BenchStack, config: Config): Promise<PgbenchMode[]> {
+/**
+ * What the collector received: the sink counts spans, and the benchmark refuses a run whose export
+ * target sent none (or sent what the sink could not read): its ratio would measure nothing.
+ */
+async function collectorStats(collector: Collector | undefined, pgbench: PgbenchMode[]): Promise<BenchResult['collector']> {
+  if (collector === undefined) return undefined;
+  const stats = await collector.stats();
+  const otelTransactions = pgbench.flatMap((m) => m.runs).filter((r) => r.target === 'sidecar+policy+otel').reduce((n, r) => n + r.transactions, 0);
+  if (stats !== undefined && otelTransactions > 0) {
+    if (stats.malformed > 0) throw new Error(`the OTLP sink could not read ${stats.malformed} export requests`);
+    // Warm-up runs export too, and spans of the last ~500 ms may still be queued.
+    if (stats.spans < otelTransactions * 0.95) throw new Error(`the OTLP sink received ${stats.spans} spans for ${otelTransactions} measured transactions`);
+    log(`OTLP sink received ${stats.spans} spans in ${stats.requests} requests (${(stats.bytes / stats.spans).toFixed(0)} bytes per span)`);
+  }
+  return { kind: collector.kind, ...(stats ?? {}) };
+}
+
+async function pgbenchPhase(stack: BenchStack, config: Config, collectorPid: number | undefined): Promise<PgbenchMode[]> {
   const results: PgbenchMode[] = [];
   for (const mode of config.modes) {
     log(`pgbench -S -M ${mode}: warm-up ${config.warmupSeconds} s per target`);
@@ -163,11 +180,14 @@ async function pgbenchPhase(stack: BenchStack, config: Config): Promise<PgbenchM
       for (const [slot, target] of order.entries()) {
         const startedAt = new Date().toISOString();
         const [load1] = loadAverage();
-        const { r, cpu } = await stack.measure(target, `${mode} round ${round + 1}`, async (endpoint, pid) => {
+        const { r, cpu, collectorCpu } = await stack.measure(target, `${mode} round ${round + 1}`, async (endpoint, pid) => {
           const meter = new CpuMeter(pid);
+          const collectorMeter = target === 'sidecar+policy+otel' && collectorPid !== undefined ? new CpuMeter(collectorPid) : undefined;
           meter.start();
+          collectorMeter?.start();
           const r = await runPgbench(endpoint, { clients: config.clients, threads: config.threads, seconds: config.seconds, mode });
-          return { r, cpu: meter.stop() };
+          const collectorCpu = collectorMeter?.stop().processCpuSeconds;
+          return { r, cpu: meter.stop(), collectorCpu };
         });
         runs.push({
           round,
@@ -184,6 +204,7 @@ async function pgbenchPhase(stack: BenchStack, config: Config): Promise<PgbenchM
           connectMs: r.connectMs,
           cpuPer1000: cpu.processCpuSeconds / (r.transactions / 1000),
           preemptionsPer1000: cpu.processPreemptions / (r.transactions / 1000),
+          ...(collectorCpu === undefined ? {} : { collectorCpuPer1000: collectorCpu / (r.transactions / 1000) }),
         });
         log(`  ${mode} round ${round + 1}/${config.rounds} ${target.padEnd(14)} tps ${r.tps.toFixed(0).padStart(6)}${Number.isFinite(cpu.processCpuSeconds) ? `  proxy cpu ${cpu.processCpuSeconds.toFixed(2)} s, ${(cpu.processPreemptions / (r.transactions / 1000)).toFixed(0)} preemptions/1000 tx` : ''}  host busy ${(cpu.hostBusy * 100).toFixed(0)}%`);
       }
@@ -325,7 +346,7 @@ function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined, targ
       checks.push(check(`pgbench -S ${m.mode}: sidecar+policy (20 rules) TPS ≥ 0.9 × sidecar TPS`, 'sidecar+policy/sidecar', m.ratios['sidecar+policy/sidecar'], 0.9));
     }
     if (has('sidecar+policy', 'sidecar+policy+otel')) {
-      checks.push(check(`pgbench -S ${m.mode}: audit export on (OTLP to Jaeger) TPS ≥ 0.9 × export off`, 'sidecar+policy+otel/sidecar+policy', m.ratios['sidecar+policy+otel/sidecar+policy'], 0.9));
+      checks.push(check(`pgbench -S ${m.mode}: audit export on (OTLP/HTTP) TPS ≥ 0.9 × export off`, 'sidecar+policy+otel/sidecar+policy', m.ratios['sidecar+policy+otel/sidecar+policy'], 0.9));
     }
   }
   for (const c of read?.clients ?? []) {
@@ -404,13 +425,15 @@ async function main(): Promise<void> {
 
     const nodeArgs = config.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${config.cpuProfileDir}`];
     if (config.cpuProfileDir !== undefined) mkdirSync(config.cpuProfileDir, { recursive: true });
-    // sidecar+policy+otel exports its audit trail over OTLP/HTTP (protobuf) to a Jaeger started here,
-    // or to BENCH_OTLP_ENDPOINT (a collector elsewhere) when set.
-    const otlpEndpoint = process.env['BENCH_OTLP_ENDPOINT'] || undefined;
-    const jaeger = config.targets.includes('sidecar+policy+otel') && otlpEndpoint === undefined ? (log('starting jaeger'), await startJaeger()) : undefined;
-    if (jaeger !== undefined) stops.push(() => jaeger.stop());
-    const otelEndpoint = otlpEndpoint ?? jaeger?.otlpHttp;
-    const otelArgs = otelEndpoint === undefined ? [] : ['--otlp-endpoint', otelEndpoint];
+    // sidecar+policy+otel exports its audit trail over OTLP/HTTP (protobuf) to the collector of BENCH_COLLECTOR.
+    let collector: Collector | undefined;
+    if (config.collector !== undefined) {
+      log(`starting the OTLP collector (${config.collector})`);
+      const started = await startCollector(config.collector);
+      stops.push(() => started.stop());
+      collector = started;
+    }
+    const otelArgs = collector === undefined ? [] : ['--otlp-endpoint', collector.endpoint];
     const stack = new BenchStack(db, { database: DATABASE, user: USER, sidecarNodeArgs: nodeArgs, policyArgs: POLICY_ARGS, otelArgs });
     stops.push(async () => {
       profiledPids = stack.sidecarPids;
@@ -424,7 +447,7 @@ async function main(): Promise<void> {
       ? (log(`starting sidecar+policy (${POLICY_FILE})`), await stack.startSidecar('sidecar+policy'))
       : undefined;
     if (config.targets.includes('sidecar+policy+otel')) {
-      log(`starting sidecar+policy+otel (OTLP/HTTP to ${jaeger !== undefined ? 'jaeger ' : ''}${otelEndpoint ?? ''})`);
+      log(`starting sidecar+policy+otel (OTLP/HTTP to ${collector?.kind ?? ''} ${collector?.endpoint ?? ''})`);
       await stack.startSidecar('sidecar+policy+otel');
     }
 
@@ -437,8 +460,9 @@ async function main(): Promise<void> {
         await verifyPolicyEnforced(stack.endpoint('sidecar+policy'), POLICY_PROBE);
         log(`sidecar+policy enforces its policy: pgbench's SELECT passes, ${POLICY_PROBE.sql} is refused by ${POLICY_PROBE.rule}`);
       }
-      pgbench = await pgbenchPhase(stack, config);
+      pgbench = await pgbenchPhase(stack, config, collector?.pid);
     }
+    const collected = await collectorStats(collector, pgbench);
     let read: ReadResult | undefined;
     if (config.only !== 'pgbench') {
       if (config.only !== 'read') await db.sql('drop table if exists pgbench_accounts, pgbench_history, pgbench_tellers, pgbench_branches', { database: DATABASE, user: USER });
@@ -468,6 +492,7 @@ async function main(): Promise<void> {
       },
       pgbench,
       read,
+      collector: collected,
       targets: checkTargets(pgbench, read, config.targets),
       incidents: stack.incidents,
     };

@@ -21,9 +21,24 @@ describe('FactsCache', () => {
     const cache = new FactsCache();
     const a = ok(cache.analyze('SELECT abalance FROM pgbench_accounts WHERE aid = 1;', ctx));
     const b = ok(cache.analyze('SELECT abalance FROM pgbench_accounts WHERE aid = 98765;', ctx));
-    expect(cache.stats()).toEqual({ hits: 1, misses: 1, bypassed: 0, entries: 1 });
+    expect(cache.stats()).toEqual({ hits: 1, misses: 1, bypassed: 0, templateHits: 0, entries: 1 });
     expect(b.statements[0]?.text).toBe('SELECT abalance FROM pgbench_accounts WHERE aid = 98765');
     expect({ ...b.statements[0], text: '' }).toEqual({ ...a.statements[0], text: '' });
+  });
+
+  it('after a hit, serves the same shape through a template: same facts, own texts, literals of other lengths', () => {
+    const cache = new FactsCache();
+    const sql = (a: number, s: string, b: number): string => `UPDATE pgbench_accounts SET abalance = abalance + ${a} WHERE aid = ${b}; SELECT abalance FROM pgbench_accounts WHERE aid = ${b} AND '${s}' <> ''`;
+    const first = ok(cache.analyze(sql(1, 'x', 2), ctx));
+    ok(cache.analyze(sql(3, 'y', 4), ctx));
+    const third = ok(cache.analyze(sql(-5 + 1000, "it''s", 123456), ctx));
+    expect(cache.stats()).toEqual({ hits: 2, misses: 1, bypassed: 0, templateHits: 1, entries: 1 });
+    expect(third.statements.map((s) => s.text)).toEqual(['UPDATE pgbench_accounts SET abalance = abalance + 995 WHERE aid = 123456', "SELECT abalance FROM pgbench_accounts WHERE aid = 123456 AND 'it''s' <> ''"]);
+    expect(third.statements.map((s) => ({ ...s, text: '' }))).toEqual(first.statements.map((s) => ({ ...s, text: '' })));
+    // A statement appended to the same shape is not that shape: analysed for what it is.
+    const attack = ok(cache.analyze(`${sql(1, 'x', 2)}; DROP TABLE pgbench_accounts`, ctx));
+    expect(attack.statements.map((s) => s.command)).toEqual(['UPDATE', 'SELECT', 'DROP TABLE']);
+    expect(cache.stats().templateHits).toBe(1);
   });
 
   it('cuts each statement of a multi-statement hit out of the new text', () => {
@@ -70,7 +85,7 @@ describe('FactsCache', () => {
     expect(isUnparseable(cache.analyze('SELECT FROM WHERE 1', ctx))).toBe(true);
     expect(isUnparseable(cache.analyze('SELECT FROM WHERE 2', ctx))).toBe(true);
     cache.analyze("SELECT U&'\\0041'", ctx);
-    expect(cache.stats()).toEqual({ hits: 0, misses: 2, bypassed: 1, entries: 0 });
+    expect(cache.stats()).toEqual({ hits: 0, misses: 2, bypassed: 1, templateHits: 0, entries: 0 });
   });
 
   it('drops the least recently used entry', () => {
@@ -79,9 +94,9 @@ describe('FactsCache', () => {
     cache.analyze('SELECT 1 FROM b', ctx);
     cache.analyze('SELECT 2 FROM a', ctx); // hit: a is now the most recent
     cache.analyze('SELECT 1 FROM c', ctx); // evicts b
-    cache.analyze('SELECT 3 FROM a', ctx);
+    cache.analyze('SELECT 3 FROM a', ctx); // hit through the template made at the first hit
     cache.analyze('SELECT 3 FROM b', ctx);
-    expect(cache.stats()).toEqual({ hits: 2, misses: 4, bypassed: 0, entries: 2 });
+    expect(cache.stats()).toEqual({ hits: 2, misses: 4, bypassed: 0, templateHits: 1, entries: 2 });
   });
 
   it('shares frozen facts between hits', () => {

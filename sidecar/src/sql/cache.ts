@@ -12,6 +12,7 @@
 import { analyzeQuery, isUnparseable, type AnalysisContext } from './analyze.js';
 import type { QueryAnalysis, StatementFacts, UnparseableQuery } from './facts.js';
 import { lexQuery } from './normalize.js';
+import { matchTemplate, templateOf, type ShapeTemplate } from './shape-template.js';
 
 export interface FactsCacheOptions {
   /** Most entries kept (default 10,000). */
@@ -24,6 +25,8 @@ export interface FactsCacheStats {
   misses: number;
   /** Texts the lexer was not sure about: parsed every time, never cached. */
   bypassed: number;
+  /** Hits found by a shape template, without lexing (included in hits). */
+  templateHits: number;
   entries: number;
 }
 
@@ -60,12 +63,44 @@ function withText(f: CachedStatement, text: string): StatementFacts {
   return out;
 }
 
-/** Two generations of entries for one analysis context. */
+/** Shape templates kept per analysis context, most recently matched first. */
+const TEMPLATES = 4;
+
+/** The statements of a query whose cached facts are `entry`, with their own texts. */
+function statementsOf(entry: Entry, text: string, spans: readonly number[]): StatementFacts[] {
+  const statements: StatementFacts[] = [];
+  for (let i = 0; i < entry.length; i++) statements.push(withText(entry[i] as CachedStatement, text.slice(spans[2 * i], spans[2 * i + 1])));
+  return statements;
+}
+
+/** Two generations of entries for one analysis context, and the templates of its hottest shapes. */
 class Generations {
   young = new Map<string, Entry>();
   old = new Map<string, Entry>();
+  readonly templates: ShapeTemplate<Entry>[] = [];
 
   constructor(private readonly half: number) {}
+
+  /** The entry and statement spans of a query with the shape of a recent template. */
+  match(text: string): { entry: Entry; spans: number[] } | undefined {
+    const templates = this.templates;
+    for (let i = 0; i < templates.length; i++) {
+      const t = templates[i]!;
+      const spans = matchTemplate(t, text);
+      if (spans === null) continue;
+      if (i > 0) {
+        templates.splice(i, 1);
+        templates.unshift(t);
+      }
+      return { entry: t.value, spans };
+    }
+    return undefined;
+  }
+
+  remember(template: ShapeTemplate<Entry>): void {
+    if (this.templates.length >= TEMPLATES) this.templates.pop();
+    this.templates.unshift(template);
+  }
 
   get(key: string): Entry | undefined {
     const hot = this.young.get(key);
@@ -99,7 +134,7 @@ export class FactsCache {
   private lastPath: readonly string[] | undefined;
   private lastScs = true;
   private lastGenerations: Generations | undefined;
-  private readonly counters = { hits: 0, misses: 0, bypassed: 0 };
+  private readonly counters = { hits: 0, misses: 0, bypassed: 0, templateHits: 0 };
 
   constructor(opts: FactsCacheOptions = {}) {
     this.half = Math.max(1, Math.floor((opts.maxEntries ?? 10_000) / 2));
@@ -115,19 +150,29 @@ export class FactsCache {
       this.catalog = ctx.catalog;
     }
     const scs = ctx.standardConformingStrings !== false;
-    const lexed = lexQuery(text, { standardConformingStrings: scs });
+    const generations = this.generationsFor(ctx.searchPath, scs);
+    // A recent shape with other literal values: no lexing, no key (shape-template.ts).
+    const matched = scs ? generations.match(text) : undefined;
+    if (matched !== undefined) {
+      this.counters.hits++;
+      this.counters.templateHits++;
+      return { statements: statementsOf(matched.entry, text, matched.spans) };
+    }
+    const replaced: number[] | undefined = scs ? [] : undefined;
+    const lexed = lexQuery(text, { standardConformingStrings: scs }, undefined, replaced);
     if (lexed === null) {
       this.counters.bypassed++;
       return analyzeQuery(text, ctx);
     }
-    const generations = this.generationsFor(ctx.searchPath, scs);
     const spans = lexed.spans;
     const cached = generations.get(lexed.key);
     if (cached !== undefined && cached.length * 2 === spans.length) {
       this.counters.hits++;
-      const statements: StatementFacts[] = [];
-      for (let i = 0; i < cached.length; i++) statements.push(withText(cached[i] as CachedStatement, text.slice(spans[2 * i], spans[2 * i + 1])));
-      return { statements };
+      if (replaced !== undefined && replaced.length > 0) {
+        const template = templateOf(text, replaced, spans, cached);
+        if (template !== null) generations.remember(template);
+      }
+      return { statements: statementsOf(cached, text, spans) };
     }
     this.counters.misses++;
     const result = analyzeQuery(text, ctx);

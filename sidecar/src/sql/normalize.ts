@@ -112,7 +112,7 @@ export function trimSqlEnd(text: string, start: number, end: number): number {
  * Returns the index after the closing quote, or -1 when unterminated or odd. `fixes` receives the
  * index of each backslash that escapes a quote, for rewriting to standard strings.
  */
-function scanQuoted(text: string, q: number, backslash: boolean, doubled: boolean, fixes?: number[]): number {
+export function scanQuoted(text: string, q: number, backslash: boolean, doubled: boolean, fixes?: number[]): number {
   const n = text.length;
   let i = q + 1;
   for (;;) {
@@ -248,7 +248,7 @@ function scanDigits(text: string, j: number, digit: (c: number) => boolean, lead
 }
 
 /** Scan a numeric literal starting at `i` (a digit, or `.` before a digit); -1 when odd. */
-function scanNumber(text: string, i: number): number {
+export function scanNumber(text: string, i: number): number {
   const n = text.length;
   const first = text.charCodeAt(i);
   if (first === D0 && i + 1 < n) {
@@ -324,7 +324,11 @@ class KeyWriter {
   /** After UESCAPE: the escape character changes an identifier, keep it. */
   keepNextLiteral = false;
 
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    /** When given, receives [start, end) of every literal replaced by a placeholder. */
+    private readonly replaced: number[] | undefined,
+  ) {}
 
   /** Close the verbatim run at `end`. */
   flush(end: number): void {
@@ -356,6 +360,7 @@ class KeyWriter {
       if (this.space && this.stmtStart !== start) this.parts.push(' ');
       this.space = false;
       this.parts.push(mark);
+      this.replaced?.push(start, end);
     } else this.open(start);
     this.keepNextLiteral = false;
   }
@@ -365,11 +370,12 @@ class KeyWriter {
  * Lex a query string: its shape key and statement spans, or null when the lexer is not sure (the
  * caller then parses the full text). `fixes`, when given, collects the backslashes that escape a
  * quote inside plain strings (only with standard_conforming_strings off; see toStandardStrings).
+ * `replaced`, when given, receives [start, end) of each literal the key replaces (shape-template.ts).
  */
-export function lexQuery(text: string, opts: LexOptions, fixes?: number[]): LexedQuery | null {
+export function lexQuery(text: string, opts: LexOptions, fixes?: number[], replaced?: number[]): LexedQuery | null {
   const n = text.length;
   const scs = opts.standardConformingStrings;
-  const w = new KeyWriter(text);
+  const w = new KeyWriter(text, replaced);
   const spans: number[] = [];
   let depth = 0; // parenthesis depth: `;` inside parentheses (CREATE RULE actions) ends nothing
   let afterBegin = false; // previous token was BEGIN (BEGIN ATOMIC bodies contain `;`)
