@@ -61,6 +61,9 @@ export function createAudit(options: AuditOptions): Audit {
       transport: options.transport ?? createTransport(config.export!),
       resource: encodeResource(resourceAttributes),
       scope: encodeScope('dbward-sidecar', options.version),
+      ...(config.export === undefined
+        ? {}
+        : { maxBatchSpans: config.export.maxBatchSpans, flushIntervalMs: config.export.flushIntervalMs, exportTimeoutMs: config.export.exportTimeoutMs }),
       ...options.queue,
       onExportFailure: (error, spans) => dropLog('warn', { err: error.message, spans, endpoint: config.export?.endpoint }, 'audit export failed; spans dropped'),
     });

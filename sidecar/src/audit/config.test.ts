@@ -57,4 +57,21 @@ describe('parseKeyValues', () => {
   ])('%j', (raw, expected) => {
     expect(parseKeyValues(raw, 'X')).toEqual(expected);
   });
+
+  it('reads the batch span processor variables, with OTel defaults where the sidecar has none of its own', () => {
+    expect(resolveAuditConfig('http://c:4318', {}).export).toMatchObject({ maxBatchSpans: 512, flushIntervalMs: 500, exportTimeoutMs: 10_000 });
+    const config = resolveAuditConfig('http://c:4318', { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048', OTEL_BSP_SCHEDULE_DELAY: '5000', OTEL_BSP_EXPORT_TIMEOUT: '3000' });
+    expect(config.export).toMatchObject({ maxBatchSpans: 2048, flushIntervalMs: 5000, exportTimeoutMs: 3000 });
+    expect(resolveAuditConfig('http://c:4318', { OTEL_BSP_EXPORT_TIMEOUT: '3000', OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '7000' }).export?.exportTimeoutMs).toBe(7000);
+  });
+
+  it.each([
+    ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '0'],
+    ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 'lots'],
+    ['OTEL_BSP_SCHEDULE_DELAY', '2.5'],
+    ['OTEL_BSP_EXPORT_TIMEOUT', '-1'],
+  ])('%s=%s is refused, naming the variable', (name, value) => {
+    expect(() => resolveAuditConfig('http://c:4318', { [name]: value })).toThrow(ConfigError);
+    expect(() => resolveAuditConfig('http://c:4318', { [name]: value })).toThrow(name);
+  });
 });

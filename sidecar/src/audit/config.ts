@@ -20,6 +20,12 @@ export interface ExportConfig {
   metrics: boolean;
   /** Milliseconds between metric exports (OTEL_METRIC_EXPORT_INTERVAL, default 60000). */
   metricIntervalMs: number;
+  /** Spans per export request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512). */
+  maxBatchSpans: number;
+  /** Longest wait before a partial batch is sent, ms (OTEL_BSP_SCHEDULE_DELAY, default 500; the SDK's is 5000). */
+  flushIntervalMs: number;
+  /** Longest one export may take, ms (OTEL_BSP_EXPORT_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, default 10000). */
+  exportTimeoutMs: number;
 }
 
 export interface AuditConfig {
@@ -69,10 +75,18 @@ export function resolveAuditConfig(flagEndpoint: string | undefined, env: NodeJS
   if (!Number.isInteger(metricIntervalMs) || metricIntervalMs < 1000) {
     throw new ConfigError('OTEL_METRIC_EXPORT_INTERVAL', `must be a number of milliseconds >= 1000, got "${intervalRaw}"`);
   }
+  const maxBatchSpans = intVar(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 65_536);
+  const flushIntervalMs = intVar(env, 'OTEL_BSP_SCHEDULE_DELAY', 500, 10, 60_000);
+  const exportTimeoutMs = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT) !== undefined
+    ? intVar(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 10_000, 100, 600_000)
+    : intVar(env, 'OTEL_BSP_EXPORT_TIMEOUT', 10_000, 100, 600_000);
   return {
     serviceName,
     resource,
     export: {
+      maxBatchSpans,
+      flushIntervalMs,
+      exportTimeoutMs,
       protocol,
       endpoint,
       tracesTarget,
@@ -101,6 +115,15 @@ export function parseKeyValues(raw: string | undefined, name: string): Record<st
     }
   }
   return out;
+}
+
+/** An integer variable within [min, max], or the default when unset. */
+function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, `must be an integer from ${min} to ${max}, got "${raw}"`);
+  return n;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

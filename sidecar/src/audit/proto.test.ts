@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFields, type ProtoField } from './otlp-decode.js';
-import { encodeAttributes, encodeResource, encodeScope, exportTraceRequest, ProtoWriter, SpanKind, StatusCode, writeAttribute, writeSpan, type SpanFields } from './proto.js';
+import { encodeAttributes, encodeResource, encodeScope, envelopeInPlace, envelopeRoom, exportTraceRequest, ProtoWriter, SpanKind, StatusCode, writeAttribute, writeSpan, type SpanFields } from './proto.js';
 
 /** The protobuf reader the other audit tests use too: field number -> list of raw values. */
 type Field = ProtoField;
@@ -124,3 +124,27 @@ describe('OTLP span encoding', () => {
     expect(doubles).toEqual({ ratio: 0.5, negative: -2 });
   });
 });
+
+describe('envelopeInPlace', () => {
+  it.each([0, 1, 100, 5_000])('writes the same request as exportTraceRequest around %d spans written after the room it leaves', (n) => {
+    const resource = encodeResource({ 'service.name': 'dbward-sidecar', 'k8s.pod.name': 'p'.repeat(300) });
+    const scope = encodeScope('dbward-sidecar', '0.1.0');
+    const room = envelopeRoom(resource, scope);
+    const inPlace = new ProtoWriter(16);
+    inPlace.reset(room);
+    const plain = new ProtoWriter(16);
+    const id = Buffer.alloc(16, 3);
+    for (let i = 0; i < n; i++) {
+      const span: SpanFields = {
+        traceId: id, traceIdOffset: 0, spanId: id, spanIdOffset: 0, parentSpanId: undefined, parentSpanIdOffset: 0,
+        name: `s${i}`, kind: SpanKind.CLIENT, startUnixMs: i, endUnixMs: i + 1, attributeBlocks: [], link: undefined,
+        statusCode: StatusCode.UNSET, statusMessage: undefined,
+      };
+      writeSpan(inPlace, span);
+      writeSpan(plain, span);
+    }
+    const expected = exportTraceRequest(resource, scope, plain.buf, 0, plain.pos);
+    expect(Buffer.compare(envelopeInPlace(resource, scope, inPlace.buf, room, inPlace.pos), expected)).toBe(0);
+  });
+});
+

@@ -25,8 +25,10 @@ export class ProtoWriter {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
-  reset(): void {
-    this.pos = 0;
+  /** Starts over; `start` bytes are left free at the front (see envelopeInPlace). */
+  reset(start = 0): void {
+    this.ensure(start);
+    this.pos = start;
   }
 
   ensure(n: number): void {
@@ -271,6 +273,34 @@ export function exportTraceRequest(resource: Buffer, scope: Buffer, spans: Buffe
   spans.copy(w.buf, w.pos, spansStart, spansEnd);
   w.pos += spansLen;
   return w.pos === w.buf.length ? w.buf : w.take();
+}
+
+/** The most bytes the envelope of exportTraceRequest takes in front of the spans. */
+export function envelopeRoom(resource: Buffer, scope: Buffer): number {
+  // Four one-byte tags and four varint lengths (at most 5 bytes each), the resource and the scope.
+  return 4 + 4 * 5 + resource.length + scope.length;
+}
+
+/**
+ * exportTraceRequest without copying the spans: they were written into `buf` from `room`
+ * (envelopeRoom) to `end`, and the envelope is written just before them. Returns the request, a
+ * view of `buf`: `buf` must not be reused until it is sent.
+ */
+export function envelopeInPlace(resource: Buffer, scope: Buffer, buf: Buffer, room: number, end: number): Buffer {
+  const spansLen = end - room;
+  const scopeSpansLen = fieldLen(scope.length) + spansLen;
+  const resourceSpansLen = fieldLen(resource.length) + fieldLen(scopeSpansLen);
+  const header = new ProtoWriter(64 + resource.length + scope.length);
+  header.tag(1, 2);
+  header.varint(resourceSpansLen);
+  header.bytesField(1, resource);
+  header.tag(2, 2);
+  header.varint(scopeSpansLen);
+  header.bytesField(1, scope);
+  const start = room - header.pos;
+  if (start < 0) throw new RangeError('envelope larger than the room left for it');
+  header.buf.copy(buf, start, 0, header.pos);
+  return buf.subarray(start, end);
 }
 
 /** Bytes of a length-delimited field (one-byte tag) with a body of `len` bytes. */

@@ -1,4 +1,4 @@
-import { exportTraceRequest, ProtoWriter } from './proto.js';
+import { envelopeInPlace, envelopeRoom, ProtoWriter } from './proto.js';
 import type { TraceTransport } from './transport.js';
 
 /**
@@ -14,6 +14,8 @@ export interface SpanQueueOptions {
   scope: Buffer;
   /** Spans per export request. Default 512. */
   maxBatchSpans?: number;
+  /** A batch is also sent once it holds this many bytes. Default 1 MiB (gRPC servers refuse messages over 4 MiB by default). */
+  maxBatchBytes?: number;
   /** Bytes queued (open batch + waiting batches) before spans are dropped. Default 8 MiB. */
   maxQueueBytes?: number;
   /** How long spans may wait before a partial batch is sent. Default 500 ms. */
@@ -46,7 +48,10 @@ export class SpanQueue {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly maxBatchSpans: number;
+  private readonly maxBatchBytes: number;
   private readonly maxQueueBytes: number;
+  /** Bytes left free at the front of each batch for the request's envelope (no copy when sending). */
+  private readonly room: number;
   private readonly exportTimeoutMs: number;
   readonly stats: SpanQueueStats = { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0 };
   /** Writers of sent batches, reused (at most two are kept). */
@@ -57,6 +62,8 @@ export class SpanQueue {
 
   constructor(private readonly options: SpanQueueOptions) {
     this.maxBatchSpans = options.maxBatchSpans ?? 512;
+    this.room = envelopeRoom(options.resource, options.scope);
+    this.maxBatchBytes = this.room + (options.maxBatchBytes ?? 1024 * 1024);
     this.maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
     this.exportTimeoutMs = options.exportTimeoutMs ?? 10_000;
     this.open = this.newBatch();
@@ -77,7 +84,7 @@ export class SpanQueue {
   }
 
   committed(): void {
-    if (++this.open.spans >= this.maxBatchSpans) this.seal();
+    if (++this.open.spans >= this.maxBatchSpans || this.open.writer.pos >= this.maxBatchBytes) this.seal();
   }
 
   /** Spans waiting or being sent (open batch included), and the bytes waiting. */
@@ -107,7 +114,7 @@ export class SpanQueue {
 
   private newBatch(): Batch {
     const writer = this.spare.pop() ?? new ProtoWriter(64 * 1024);
-    writer.reset();
+    writer.reset(this.room);
     return { writer, spans: 0 };
   }
 
@@ -127,12 +134,16 @@ export class SpanQueue {
     this.waitingBytes -= batch.writer.pos;
     this.waitingSpans -= batch.spans;
     this.inFlight = true;
-    const body = exportTraceRequest(this.options.resource, this.options.scope, batch.writer.buf, 0, batch.writer.pos);
+    // The request is a view of the batch's buffer: the writer is reused only once it is sent.
+    const body = envelopeInPlace(this.options.resource, this.options.scope, batch.writer.buf, this.room, batch.writer.pos);
     const spans = batch.spans;
     this.inFlightSpans = spans;
-    if (this.spare.length < 2 && batch.writer.buf.length <= 1024 * 1024) this.spare.push(batch.writer);
+    const recycle = (): void => {
+      if (this.spare.length < 2 && batch.writer.buf.length <= 2 * 1024 * 1024) this.spare.push(batch.writer);
+    };
     this.options.transport.send(body, this.exportTimeoutMs).then(
       () => {
+        recycle();
         this.stats.exported += spans;
         this.inFlight = false;
         this.inFlightSpans = 0;
@@ -140,6 +151,7 @@ export class SpanQueue {
         this.pump();
       },
       (error: unknown) => {
+        recycle();
         this.stats.droppedExportFailed += spans;
         this.inFlight = false;
         this.inFlightSpans = 0;
