@@ -11,9 +11,12 @@
  *   pause(h) / resume(h)        stop / restart reading
  *   close(h)                    close now; onClose(0) follows from the loop
  *   queued(h)                   bytes waiting in the write queue
- *   setCallMode(0|1)            0: napi_make_callback (microtasks and nextTick run after each
+ *   setCallMode(0|1|2)          0: napi_make_callback (microtasks and nextTick run after each
  *                               callback, like a Node socket's 'data'); 1: napi_call_function in
- *                               a handle scope (no microtask checkpoint)
+ *                               a handle scope (no microtask checkpoint: measurement only, a
+ *                               promise continuation may wait for an unrelated event);
+ *                               2: napi_call_function, then one callback scope per loop
+ *                               iteration (uv_check) that runs nextTick + microtasks
  *   readBuffer                  the one Buffer every onData view is read into (reused)
  *
  * Both functions dup() the descriptors they are given: the caller then destroys its Node socket
@@ -115,6 +118,46 @@ static int call_mode = 0;
 static napi_ref read_buffer_ref = NULL;
 static char *read_buffer_data = NULL;
 
+/* Mode 2: napi_call_function per event, then one callback scope per loop iteration (a uv_check_t,
+ * right after the poll phase) so nextTick and microtasks still run before the loop waits again. */
+static uv_check_t drain_check;
+static int drain_check_started = 0;
+static int drain_pending = 0;
+static napi_env drain_env = NULL;
+static napi_ref drain_resource = NULL;
+static napi_async_context drain_ctx = NULL;
+
+static void drain_check_cb(uv_check_t *handle) {
+  (void)handle;
+  if (!drain_pending) return;
+  drain_pending = 0;
+  napi_env env = drain_env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value resource;
+  napi_get_reference_value(env, drain_resource, &resource);
+  napi_callback_scope cs;
+  if (napi_open_callback_scope(env, resource, drain_ctx, &cs) == napi_ok) napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+}
+
+static int drain_setup(napi_env env) {
+  if (drain_check_started) return 0;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return -1;
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_reference(env, resource, 1, &drain_resource);
+  napi_create_string_utf8(env, "dbward.fdio.drain", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &drain_ctx);
+  drain_env = env;
+  uv_check_init(loop, &drain_check);
+  uv_check_start(&drain_check, drain_check_cb);
+  uv_unref((uv_handle_t *)&drain_check);
+  drain_check_started = 1;
+  return 0;
+}
+
 static void invoke(napi_env env, napi_async_context ctx, napi_ref fn_ref, size_t argc, const napi_value *argv) {
   napi_value fn, recv;
   if (fn_ref == NULL || napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
@@ -125,6 +168,7 @@ static void invoke(napi_env env, napi_async_context ctx, napi_ref fn_ref, size_t
   } else {
     napi_get_undefined(env, &recv);
     st = napi_call_function(env, recv, fn, argc, argv, NULL);
+    if (call_mode == 2) drain_pending = 1;
   }
   if (st == napi_pending_exception) {
     napi_value e;
@@ -300,6 +344,7 @@ typedef struct {
   int paused;
   int ending;   /* end() called: shutdown once the queue is empty */
   int shut;     /* shutdown done */
+  int eof;      /* the peer ended its stream: close once the queue is written */
   int closing;
   int need_drain;
   int err;
@@ -312,7 +357,7 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events);
 static void transport_update(transport_t *t) {
   int want = 0;
   if (!t->closing) {
-    if (!t->paused) want |= UV_READABLE;
+    if (!t->paused && !t->eof) want |= UV_READABLE;
     if (t->out.len > 0) want |= UV_WRITABLE;
   }
   if (want == t->events) return;
@@ -362,6 +407,10 @@ static void transport_finalize(napi_env env, void *data, void *hint) {
 
 static void transport_after_flush(transport_t *t) {
   if (t->out.len > 0 || t->closing) return;
+  if (t->eof) {
+    transport_close(t, 0);
+    return;
+  }
   if (t->ending && !t->shut) {
     t->shut = 1;
     shutdown(t->fd, SHUT_WR);
@@ -393,15 +442,18 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
     transport_after_flush(t);
     if (t->closing) return;
   }
-  if ((events & UV_READABLE) && !t->paused) {
+  if ((events & UV_READABLE) && !t->paused && !t->eof) {
     ssize_t n;
     do n = read(t->fd, read_buffer_data, READ_SIZE);
     while (n < 0 && errno == EINTR);
     if (n == 0) {
-      transport_close(t, 0);
-      return;
-    }
-    if (n < 0) {
+      /* Like a Node socket without allowHalfOpen: what is queued is still written, then close. */
+      t->eof = 1;
+      if (t->out.len == 0) {
+        transport_close(t, 0);
+        return;
+      }
+    } else if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         transport_close(t, errno);
         return;
@@ -553,8 +605,9 @@ static napi_value js_set_call_mode(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t m;
-  if (argc < 1 || !arg_int(env, argv[0], &m) || (m != 0 && m != 1))
-    return throw_error(env, "ERR_INVALID_ARG_VALUE", "setCallMode(0 | 1)");
+  if (argc < 1 || !arg_int(env, argv[0], &m) || m < 0 || m > 2)
+    return throw_error(env, "ERR_INVALID_ARG_VALUE", "setCallMode(0 | 1 | 2)");
+  if (m == 2 && drain_setup(env) != 0) return throw_error(env, "ERR_FDIO", "no event loop");
   call_mode = m;
   return NULL;
 }

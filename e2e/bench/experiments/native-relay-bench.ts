@@ -9,7 +9,7 @@
  *
  * Environment: NR_ROUNDS (3), NR_SECONDS (8), NR_WARMUP (2, first round only), NR_MODES
  * (simple,prepared), NR_TARGETS (direct,pgbouncer,node-data,c-splice,js-callback,js-call;
- * also node-onread and sidecar), NR_SCALE (10). Prints one line per run and a summary table in
+ * also js-batch, node-onread and sidecar), NR_SCALE (10). Prints one line per run and a summary table in
  * Markdown.
  */
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ const RELAY_MODES: Record<string, string> = {
   'c-splice': 'c-splice',
   'js-callback': 'js-callback',
   'js-call': 'js-call',
+  'js-batch': 'js-batch',
 };
 
 function env(name: string, fallback: string): string {

@@ -7,6 +7,7 @@
 //   js-callback  fdio.open() on both legs, JS forwards each chunk with fdio.write();
 //                callbacks through napi_make_callback (microtasks + nextTick after each)
 //   js-call      the same with napi_call_function in a handle scope (no microtask checkpoint)
+//   js-batch     napi_call_function per event, nextTick + microtasks once per loop iteration
 //
 //   node e2e/bench/experiments/native-relay.mjs <mode> <upstream-port> <listen-port>
 // Prints "listening" once the port is open.
@@ -17,7 +18,7 @@ import net from 'node:net';
 const [mode, upArg, portArg] = process.argv.slice(2);
 const up = Number(upArg);
 const port = Number(portArg);
-const modes = ['data', 'onread', 'c-splice', 'js-callback', 'js-call'];
+const modes = ['data', 'onread', 'c-splice', 'js-callback', 'js-call', 'js-batch'];
 if (!modes.includes(mode) || !Number.isInteger(up) || !Number.isInteger(port)) {
   process.stderr.write(`usage: native-relay.mjs ${modes.join('|')} <upstream-port> <listen-port>\n`);
   process.exit(2);
@@ -25,6 +26,7 @@ if (!modes.includes(mode) || !Number.isInteger(up) || !Number.isInteger(port)) {
 const native = mode === 'c-splice' || mode.startsWith('js-');
 const fdio = native ? createRequire(import.meta.url)('../../../sidecar/native/build/fdio.node') : undefined;
 if (mode === 'js-call') fdio.setCallMode(1);
+if (mode === 'js-batch') fdio.setCallMode(2);
 
 function nodeRelay(raw) {
   let client;
