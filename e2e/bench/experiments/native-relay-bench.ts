@@ -9,7 +9,7 @@
  *
  * Environment: NR_ROUNDS (3), NR_SECONDS (8), NR_WARMUP (2, first round only), NR_MODES
  * (simple,prepared), NR_TARGETS (direct,pgbouncer,node-data,c-splice,js-callback,js-call;
- * also js-batch, node-onread and sidecar), NR_SCALE (10). Prints one line per run and a summary table in
+ * also js-batch, node-onread, sidecar and sidecar-native: the sidecar with --native-io), NR_SCALE (10). Prints one line per run and a summary table in
  * Markdown.
  */
 import { fileURLToPath } from 'node:url';
@@ -88,12 +88,12 @@ async function main(): Promise<void> {
     else if (target === 'pgbouncer') {
       const b = await startPgbouncer({ upstreamHost: db.host, upstreamPort: db.port, database: DATABASE, user: USER, poolSize: 20 });
       proxies.set(target, { port: b.port, pid: b.pid, stop: () => b.stop() });
-    } else if (target === 'sidecar') {
-      const s = await startSidecar(`postgres://${db.host}:${db.port}/${DATABASE}?sslmode=disable`, [], [], 'sidecar');
+    } else if (target === 'sidecar' || target === 'sidecar-native') {
+      const s = await startSidecar(`postgres://${db.host}:${db.port}/${DATABASE}?sslmode=disable`, [], target === 'sidecar' ? [] : ['--native-io'], target);
       proxies.set(target, { port: s.port, pid: s.pid, stop: () => s.stop() });
     } else {
       const mode = RELAY_MODES[target];
-      if (mode === undefined) throw new Error(`unknown target ${target}; known: direct, pgbouncer, sidecar, ${Object.keys(RELAY_MODES).join(', ')}`);
+      if (mode === undefined) throw new Error(`unknown target ${target}; known: direct, pgbouncer, sidecar, sidecar-native, ${Object.keys(RELAY_MODES).join(', ')}`);
       proxies.set(target, await startRelay(mode, db.port));
     }
     const p = proxies.get(target);
