@@ -102,6 +102,14 @@ static int write_or_queue(int fd, bytes_t *q, const char *p, size_t n) {
   return 0;
 }
 
+/* libuv reports POLLERR as UV_EBADF: the socket's own pending error says what happened. */
+static int poll_error(int fd, int status) {
+  int e = 0;
+  socklen_t len = sizeof e;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e != 0) return e;
+  return -status;
+}
+
 static int dup_socket(int fd) {
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (d < 0) return -errno;
@@ -258,7 +266,7 @@ static void splice_poll_cb(uv_poll_t *handle, int status, int events) {
   int i = handle == &s->poll[0] ? 0 : 1;
   if (s->closing) return;
   if (status < 0) {
-    splice_close(s, -status);
+    splice_close(s, poll_error(s->fd[i], status));
     return;
   }
   if (events & UV_WRITABLE) {
@@ -430,7 +438,7 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
   transport_t *t = handle->data;
   if (t->closing) return;
   if (status < 0) {
-    transport_close(t, -status);
+    transport_close(t, poll_error(t->fd, status));
     return;
   }
   if (events & UV_WRITABLE) {
@@ -612,7 +620,16 @@ static napi_value js_set_call_mode(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_env owner_env = NULL;
+
 NAPI_MODULE_INIT() {
+  /* One read buffer and one call mode per process: the addon serves the thread that loads it
+   * first (the main thread), not worker threads. */
+  if (owner_env != NULL && owner_env != env) {
+    napi_throw_error(env, "ERR_FDIO", "the fdio addon can only be used by one JavaScript thread (the first that loaded it)");
+    return NULL;
+  }
+  owner_env = env;
   struct {
     const char *name;
     napi_callback fn;
