@@ -70,8 +70,8 @@ export class NativeSocket extends EventEmitter {
       if (callback !== undefined) queueMicrotask(() => callback(new Error('write after the socket was closed')));
       return false;
     }
-    this.fdio.write(this.handle, chunk);
-    if (this.fdio.queued(this.handle) >= HIGH_WATER_MARK) this.writableNeedDrain = true;
+    // write() is true when nothing is queued: only then is the queue's length not needed.
+    if (!this.fdio.write(this.handle, chunk) && this.fdio.queued(this.handle) >= HIGH_WATER_MARK) this.writableNeedDrain = true;
     if (callback !== undefined) queueMicrotask(() => callback(null));
     return !this.writableNeedDrain;
   }
