@@ -46,19 +46,31 @@ export class NativeSocket extends EventEmitter {
     return adopted;
   }
 
+  /** Where reads go instead of 'data' events: views of the addon's read buffer (see {@link readWith}). */
+  private reader: ((chunk: Buffer) => void) | undefined;
+
   private constructor(
     private readonly fdio: Fdio,
     fd: number,
     reader: ((chunk: Buffer) => void) | undefined,
   ) {
     super();
-    const onData =
-      reader !== undefined
-        ? (buffer: Buffer, length: number): void => reader(buffer.subarray(0, length))
-        : (buffer: Buffer, length: number): void => {
-            this.emit('data', Buffer.from(buffer.subarray(0, length)));
-          };
+    this.reader = reader;
+    const onData = (buffer: Buffer, length: number): void => {
+      const reader = this.reader;
+      if (reader !== undefined) reader(buffer.subarray(0, length));
+      else this.emit('data', Buffer.from(buffer.subarray(0, length)));
+    };
     this.handle = fdio.open(fd, onData, (errno) => this.onClose(errno), () => this.onDrain());
+  }
+
+  /**
+   * From now on, hands each read to `reader` as a view of the addon's one read buffer, valid only
+   * during the call (no copy, no 'data' event). Only for a consumer that copies what it keeps and
+   * writes only to sockets that copy what they cannot send at once.
+   */
+  readWith(reader: (chunk: Buffer) => void): void {
+    this.reader = reader;
   }
 
   get writableLength(): number {

@@ -413,7 +413,10 @@ export class Session {
     this.upstream = socket;
     this.upstreamOnTls = tls;
     this.toServer = new Relay(socket);
-    // A NativeSocket hands reads to the reader given to adopt().
+    // Both legs native: client reads may be views too (everything the session keeps is copied,
+    // and both relays write to sockets that copy). A NativeSocket upstream hands its reads to the
+    // reader given to adopt().
+    if (native !== undefined && this.client instanceof NativeSocket) this.client.readWith((chunk) => this.onClientData(chunk));
     if (native === undefined) {
       if (readBuffer === undefined) events.on('data', (chunk: Buffer) => this.onServerData(chunk));
       // Reads go into one reused buffer: while a forwarded slice of it waits in the client socket,
