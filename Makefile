@@ -71,10 +71,20 @@ bench-masking: build ## Masking throughput: 1M rows with 2 of 5 columns masked, 
 .PHONY: bench-controlplane
 bench-controlplane: build ## Control plane: 1,000 gRPC streams, policy-edit delivery p50/p99; writes docs/benchmarks.md
 	node --import tsx e2e/bench/controlplane.ts
+NODE_INCLUDE := $(firstword $(wildcard $(CURDIR)/.tools/node/include/node) $(wildcard $(dir $(shell command -v node))../include/node))
+NATIVE_OUT := sidecar/native/build/fdio.node
+
+$(NATIVE_OUT): sidecar/native/fdio.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
+
+.PHONY: native
+native: $(NATIVE_OUT) ## Optional C addon for the sidecar's socket I/O (--native-io; needs gcc)
+
 .PHONY: crds
 crds: build ## Generate crds/*.yaml and charts/dbward/crds/ from the zod schemas
 	node operator/dist/crd/generate.js
 
 .PHONY: clean
 clean: ## Remove build output (keeps .tools and node_modules)
-	rm -rf sidecar/dist operator/dist $(REPORT_DIR)
+	rm -rf sidecar/dist operator/dist sidecar/native/build $(REPORT_DIR)

@@ -6,6 +6,7 @@ import { AdminServer } from './admin/server.js';
 import { createAudit, resolveAuditConfig, type Audit, type AuditConfig } from './audit/index.js';
 import { ApprovalRegistry } from './approvals/registry.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { FdioUnavailable, loadFdio, type Fdio } from './net/fdio.js';
 import type { ControlPlaneClient } from './controlplane/client.js';
 import { PolicyWatcher, reloadOnSighup } from './policy/watch.js';
 import { createPolicyRuntime } from './runtime/policy-runtime.js';
@@ -15,6 +16,17 @@ import { CancelKeys } from './session/cancel-keys.js';
 import { ProxyServer } from './session/server.js';
 
 const VERSION = '0.1.0';
+
+/** --native-io: the C addon, or undefined (with a warning) when it is not built: sessions then use Node sockets. */
+function loadNativeIo(log: Logger): Fdio | undefined {
+  try {
+    return loadFdio();
+  } catch (error) {
+    if (!(error instanceof FdioUnavailable)) throw error;
+    log.warn({ err: error.message }, '--native-io: falling back to Node sockets');
+    return undefined;
+  }
+}
 
 async function main(): Promise<void> {
   let config: SidecarConfig;
@@ -44,6 +56,7 @@ async function main(): Promise<void> {
   const runtime = policy?.runtime ?? controlPlane?.runtime;
   const policyVersion = (): string | undefined => policy?.watcher.current?.version ?? controlPlane?.client.inForce?.version;
   const audit = await startAudit(config, auditConfig, runtime, policyVersion, log);
+  const nativeIo = config.nativeIo ? loadNativeIo(log) : undefined;
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -56,6 +69,7 @@ async function main(): Promise<void> {
       policy: runtime,
       identity: config.identity,
       ...(audit !== undefined ? { audit } : {}),
+      ...(nativeIo !== undefined ? { nativeIo } : {}),
     },
     log,
   );
@@ -101,6 +115,7 @@ async function main(): Promise<void> {
       sslmode: config.upstream.sslmode,
       auth: config.upstream.credentials === undefined ? 'pass-through' : 'credential-injection',
       clientTls: clientTls !== undefined,
+      nativeIo: !config.nativeIo ? undefined : nativeIo === undefined ? 'unavailable (Node sockets)' : 'on (sessions with plain TCP on both legs)',
       mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       controlPlane: config.controlPlane?.target,
       policyVersion: policyVersion(),

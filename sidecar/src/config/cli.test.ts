@@ -25,6 +25,23 @@ function flagOf(fn: () => unknown): string {
 }
 
 describe('parseCli', () => {
+  it.each([
+    [[], {}, false],
+    [['--native-io'], {}, true],
+    [[], { DBWARD_NATIVE_IO: '1' }, true],
+    [[], { DBWARD_NATIVE_IO: 'TRUE' }, true],
+    [[], { DBWARD_NATIVE_IO: '0' }, false],
+    [[], { DBWARD_NATIVE_IO: 'false' }, false],
+    [[], { DBWARD_NATIVE_IO: '' }, false],
+    [['--native-io'], { DBWARD_NATIVE_IO: '0' }, true],
+  ] as const)('--native-io %j with env %j -> %s', (args, env, expected) => {
+    expect(run(['--upstream', UPSTREAM, ...args], { ...env }).nativeIo).toBe(expected);
+  });
+
+  it('refuses a DBWARD_NATIVE_IO that is not a boolean', () => {
+    expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_NATIVE_IO: 'yes please' }))).toBe('DBWARD_NATIVE_IO');
+  });
+
   it('applies the documented defaults', () => {
     const config = run(['--upstream', UPSTREAM]);
     expect(config.listen).toEqual({ host: '127.0.0.1', port: 6432 });

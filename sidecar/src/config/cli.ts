@@ -47,6 +47,8 @@ export interface SidecarConfig {
   /** Largest message a client may send (header included). */
   maxClientMessageBytes: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** --native-io / DBWARD_NATIVE_IO=1: plain-TCP sessions do their socket I/O through the C addon (docs/adr/0010). */
+  nativeIo: boolean;
 }
 
 interface FlagSpec {
@@ -87,7 +89,7 @@ export const USAGE = `usage: dbward-sidecar --upstream postgres://[user[:passwor
                       [--drain-timeout 30s] [--max-message-size 64MB] [--log-level info]
                       [--control-plane host:port --control-plane-token-file token
                        [--control-plane-ca-file ca.pem] [--policy-cache-dir dir]]   (instead of --policy)
-                      [--identity-labels-file /etc/podinfo/labels]
+                      [--identity-labels-file /etc/podinfo/labels] [--native-io]
 Every flag also reads an environment variable: --upstream -> DBWARD_UPSTREAM, --listen -> DBWARD_LISTEN, ...
 Multi-valued variables (DBWARD_POLICY, DBWARD_IDENTITY) are comma-separated.`;
 
@@ -169,8 +171,16 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
       drainTimeoutMs: parseDuration(one('drain-timeout') ?? '30s', '--drain-timeout'),
       maxClientMessageBytes: parseSize(one('max-message-size') ?? '64MB', '--max-message-size'),
       logLevel: logLevel as SidecarConfig['logLevel'],
+      nativeIo: parsed.values['native-io'] === true || parseBooleanEnv(env['DBWARD_NATIVE_IO'], 'DBWARD_NATIVE_IO'),
     },
   };
+}
+
+/** A boolean environment variable: unset, empty, 0 or false is off; 1 or true is on; anything else is an error. */
+function parseBooleanEnv(value: string | undefined, name: string): boolean {
+  if (value === undefined || value === '' || value === '0' || value.toLowerCase() === 'false') return false;
+  if (value === '1' || value.toLowerCase() === 'true') return true;
+  throw new ConfigError(name, `must be 1, true, 0 or false, got "${value}"`);
 }
 
 function parseFlags(argv: readonly string[]) {
@@ -198,6 +208,7 @@ function parseFlags(argv: readonly string[]) {
       'control-plane-ca-file': { type: 'string' },
       'policy-cache-dir': { type: 'string' },
       'identity-labels-file': { type: 'string' },
+      'native-io': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },

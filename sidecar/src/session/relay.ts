@@ -1,4 +1,10 @@
-import type { Writable } from 'node:stream';
+/** What a relay writes to: a Node socket (a Writable) or a {@link NativeSocket}. */
+export interface RelayOutput {
+  write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean;
+  readonly destroyed: boolean;
+  readonly writableLength: number;
+  readonly writableNeedDrain: boolean;
+}
 
 /** Size of the chunks rewritten frames are collected in. */
 const BUILT_CHUNK = 64 * 1024;
@@ -30,7 +36,7 @@ export class Relay {
   private builtStart = 0;
   private builtEnd = 0;
 
-  constructor(private readonly out: Writable) {}
+  constructor(private readonly out: RelayOutput) {}
 
   /**
    * Room for a frame of `size` bytes that the caller writes at the returned offset of

@@ -4,6 +4,8 @@ import type { AuditSink, SessionAudit } from '../audit/types.js';
 import type { UpstreamTarget } from '../config/upstream-url.js';
 import { refusal, type Refusal } from '../errors/catalog.js';
 import type { Logger } from '../log/logger.js';
+import type { Fdio } from '../net/fdio.js';
+import { NativeSocket, socketFd } from '../net/native-socket.js';
 import { Backend, Frontend, StartupCode } from '../wire/codes.js';
 import { WireError } from '../wire/errors.js';
 import { decodeSASLInitialResponse, decodeStartupPhase } from '../wire/frontend.js';
@@ -44,6 +46,15 @@ export interface SessionContext {
   identity: { fields: Record<string, string>; labels: Record<string, string> };
   /** Audit trail (spans, metrics); absent: nothing is recorded. */
   audit?: AuditSink;
+  /** --native-io: the loaded addon; plain-TCP legs then do their I/O through it. */
+  nativeIo?: Fdio;
+}
+
+/** The events the session listens to, on a net.Socket, a TLSSocket or a NativeSocket. */
+interface SocketEvents {
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'error', listener: (error: NodeJS.ErrnoException) => void): this;
+  on(event: 'close' | 'drain', listener: () => void): this;
 }
 
 type Phase =
@@ -81,9 +92,9 @@ let nextSessionId = 1;
 export class Session {
   readonly id = nextSessionId++;
   private phase: Phase = 'startup';
-  private client: Socket | TLSSocket;
+  private client: Socket | TLSSocket | NativeSocket;
   private clientOnTls = false;
-  private upstream: Socket | TLSSocket | null = null;
+  private upstream: Socket | TLSSocket | NativeSocket | null = null;
   private upstreamOnTls = false;
   private clientSplitter: FrameSplitter;
   private readonly serverSplitter = new FrameSplitter({ maxFrameLength: MAX_SERVER_MESSAGE, streamThreshold: STREAM_THRESHOLD });
@@ -175,7 +186,7 @@ export class Session {
 
   // ---- client side ------------------------------------------------------------------------
 
-  private attachClient(socket: Socket | TLSSocket): void {
+  private attachClient(socket: SocketEvents): void {
     socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.log.debug({ err: error.code ?? error.message }, 'client socket error');
@@ -269,6 +280,8 @@ export class Session {
     }
     this.clientSplitter.stop();
     const raw = this.client;
+    // Not reached: a client moves to native I/O only after its StartupMessage.
+    if (raw instanceof NativeSocket) throw new WireError('SSLRequest after the StartupMessage');
     raw.removeAllListeners('data');
     raw.pause();
     // Bytes sent after SSLRequest but before the handshake would be trusted as if encrypted
@@ -310,6 +323,7 @@ export class Session {
       throw new WireError('client sent data before authentication was requested');
     }
     this.startupMessage = message;
+    if (this.ctx.nativeIo !== undefined && !this.clientOnTls) this.adoptClient(this.ctx.nativeIo);
     if (this.ctx.policy !== undefined && this.ctx.policy.current() === null) {
       this.refuseAndClose(refusal('no-policy', undefined, { detail: 'the sidecar has not received a valid policy yet; it refuses connections until it has one' }));
       return;
@@ -331,6 +345,24 @@ export class Session {
         this.refuseAndClose(refusal('upstream-unavailable', reason));
       },
     );
+  }
+
+  /**
+   * --native-io: moves a plain-TCP client connection onto the addon once its StartupMessage is in
+   * (nothing else may have arrived, and nothing is left unsent: otherwise it stays on Node).
+   */
+  private adoptClient(fdio: Fdio): void {
+    const raw = this.client;
+    if (raw instanceof NativeSocket || raw.destroyed || raw.writableLength > 0 || socketFd(raw) === undefined) return;
+    raw.removeAllListeners('data').removeAllListeners('error').removeAllListeners('close').removeAllListeners('drain');
+    const native = NativeSocket.adopt(fdio, raw);
+    if (native === undefined) {
+      this.attachClient(raw); // not reached: adopt() fails only on what was checked above
+      return;
+    }
+    this.client = native;
+    this.toClient = new Relay(native);
+    this.attachClient(native);
   }
 
   /** Startup parameters for credential injection: the client's, with the upstream user (and database). */
@@ -365,24 +397,38 @@ export class Session {
 
   // ---- upstream side ----------------------------------------------------------------------
 
-  private onUpstreamConnected(socket: Socket | TLSSocket, tls: boolean, readBuffer: Buffer | undefined, startupBytes: Buffer): void {
+  private onUpstreamConnected(connected: Socket | TLSSocket, tls: boolean, readBuffer: Buffer | undefined, startupBytes: Buffer): void {
     if (this.phase === 'closed') {
-      socket.destroy();
+      connected.destroy();
       return;
     }
+    // Native on both legs or neither: the addon's read buffer is shared by every session, so a
+    // view of it may only go to a socket that copies what it cannot write at once (a NativeSocket).
+    const native =
+      this.ctx.nativeIo !== undefined && !tls && this.client instanceof NativeSocket
+        ? NativeSocket.adopt(this.ctx.nativeIo, connected, (chunk) => this.onServerData(chunk))
+        : undefined;
+    const socket = native ?? connected;
+    const events: SocketEvents = socket;
     this.upstream = socket;
     this.upstreamOnTls = tls;
     this.toServer = new Relay(socket);
-    if (readBuffer === undefined) socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
-    // Reads go into one reused buffer: while a forwarded slice of it waits in the client socket,
-    // reading stops; it resumes when that write completes.
-    else this.toClient.lend(readBuffer, () => this.resumeUpstream());
-    socket.on('error', (error: NodeJS.ErrnoException) => {
+    // Both legs native: client reads may be views too (everything the session keeps is copied,
+    // and both relays write to sockets that copy). A NativeSocket upstream hands its reads to the
+    // reader given to adopt().
+    if (native !== undefined && this.client instanceof NativeSocket) this.client.readWith((chunk) => this.onClientData(chunk));
+    if (native === undefined) {
+      if (readBuffer === undefined) events.on('data', (chunk: Buffer) => this.onServerData(chunk));
+      // Reads go into one reused buffer: while a forwarded slice of it waits in the client socket,
+      // reading stops; it resumes when that write completes.
+      else this.toClient.lend(readBuffer, () => this.resumeUpstream());
+    }
+    events.on('error', (error: NodeJS.ErrnoException) => {
       this.log.info({ err: error.code ?? error.message }, 'upstream socket error');
       this.onUpstreamClosed();
     });
-    socket.on('close', () => this.onUpstreamClosed());
-    socket.on('drain', () => this.client.resume());
+    events.on('close', () => this.onUpstreamClosed());
+    events.on('drain', () => this.client.resume());
     socket.resume();
     this.toServer.send(startupBytes);
   }
@@ -453,7 +499,7 @@ export class Session {
         this.toClient.pass(buf, start, end);
         for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
         this.queuedForServer = [];
-        this.log.debug('session ready');
+        this.log.debug({ io: this.upstream instanceof NativeSocket ? 'native' : 'node' }, 'session ready');
         if (this.draining) this.refuseAndClose(refusal('shutting-down'));
         return;
       case Backend.ErrorResponse:

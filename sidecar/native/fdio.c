@@ -1,0 +1,660 @@
+/*
+ * fdio: socket I/O for the sidecar done directly on Node's own libuv loop (uv_poll_t on the fd,
+ * read()/write() without Node's stream machinery), single-threaded like pgbouncer.
+ * See docs/adr/0010-node-data-plane-floor.md ("Native I/O experiment").
+ *
+ *   splice(fdA, fdB, onClose(errno))       bytes both ways entirely in C; returns nothing.
+ *   open(fd, onData(buf, n), onClose(errno), onDrain())  -> handle (a JS-callback transport)
+ *   write(h, buf[, length])  -> true when everything went to the kernel, false when a tail was
+ *                               queued (onDrain follows once it is written) or h is closed
+ *   end(h)                      shutdown(SHUT_WR) once the queue is empty
+ *   pause(h) / resume(h)        stop / restart reading
+ *   close(h)                    close now; onClose(0) follows from the loop
+ *   queued(h)                   bytes waiting in the write queue
+ *   setCallMode(0|1|2)          0: napi_make_callback (microtasks and nextTick run after each
+ *                               callback, like a Node socket's 'data'); 1: napi_call_function in
+ *                               a handle scope (no microtask checkpoint: measurement only, a
+ *                               promise continuation may wait for an unrelated event);
+ *                               2: napi_call_function, then one callback scope per loop
+ *                               iteration (uv_check) that runs nextTick + microtasks
+ *   readBuffer                  the one Buffer every onData view is read into (reused)
+ *
+ * Both functions dup() the descriptors they are given: the caller then destroys its Node socket
+ * (its close() does not shut the connection down while the dup is open). Every callback is
+ * invoked from the loop, never from inside write()/close().
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_SIZE 65536
+
+/* ---------- a byte queue ---------- */
+
+typedef struct {
+  char *data;
+  size_t start, len, cap;
+} bytes_t;
+
+static int bytes_append(bytes_t *b, const char *p, size_t n) {
+  if (b->start > 0 && b->start + b->len + n > b->cap) {
+    memmove(b->data, b->data + b->start, b->len);
+    b->start = 0;
+  }
+  if (b->start + b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n) cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (d == NULL) return -1;
+    b->data = d;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->start + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+static void bytes_free(bytes_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->start = b->len = b->cap = 0;
+}
+
+/* Writes as much of the queue as the kernel takes. 0 when done or EAGAIN, else -errno. */
+static int bytes_flush(bytes_t *b, int fd) {
+  while (b->len > 0) {
+    ssize_t w = write(fd, b->data + b->start, b->len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      return -errno;
+    }
+    b->start += (size_t)w;
+    b->len -= (size_t)w;
+  }
+  b->start = 0;
+  return 0;
+}
+
+/* Writes p[0..n) directly; the unwritten tail goes to the queue. 0, or -errno on a write error. */
+static int write_or_queue(int fd, bytes_t *q, const char *p, size_t n) {
+  if (q->len > 0) return bytes_append(q, p, n) == 0 ? 0 : -ENOMEM;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return -errno;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  if (n > 0 && bytes_append(q, p, n) != 0) return -ENOMEM;
+  return 0;
+}
+
+/* libuv reports POLLERR as UV_EBADF: the socket's own pending error says what happened. */
+static int poll_error(int fd, int status) {
+  int e = 0;
+  socklen_t len = sizeof e;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e != 0) return e;
+  return -status;
+}
+
+static int dup_socket(int fd) {
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (d < 0) return -errno;
+  int one = 1;
+  setsockopt(d, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP (unix socket): ignored */
+  int flags = fcntl(d, F_GETFL);
+  if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(d, F_SETFL, flags | O_NONBLOCK);
+  return d;
+}
+
+/* ---------- calling JavaScript from the loop ---------- */
+
+static int call_mode = 0;
+static napi_ref read_buffer_ref = NULL;
+static char *read_buffer_data = NULL;
+
+/* Mode 2: napi_call_function per event, then one callback scope per loop iteration (a uv_check_t,
+ * right after the poll phase) so nextTick and microtasks still run before the loop waits again. */
+static uv_check_t drain_check;
+static int drain_check_started = 0;
+static int drain_pending = 0;
+static napi_env drain_env = NULL;
+static napi_ref drain_resource = NULL;
+static napi_async_context drain_ctx = NULL;
+
+static void drain_check_cb(uv_check_t *handle) {
+  (void)handle;
+  if (!drain_pending) return;
+  drain_pending = 0;
+  napi_env env = drain_env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value resource;
+  napi_get_reference_value(env, drain_resource, &resource);
+  napi_callback_scope cs;
+  if (napi_open_callback_scope(env, resource, drain_ctx, &cs) == napi_ok) napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+}
+
+static int drain_setup(napi_env env) {
+  if (drain_check_started) return 0;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return -1;
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_reference(env, resource, 1, &drain_resource);
+  napi_create_string_utf8(env, "dbward.fdio.drain", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &drain_ctx);
+  drain_env = env;
+  uv_check_init(loop, &drain_check);
+  uv_check_start(&drain_check, drain_check_cb);
+  uv_unref((uv_handle_t *)&drain_check);
+  drain_check_started = 1;
+  return 0;
+}
+
+static void invoke(napi_env env, napi_async_context ctx, napi_ref fn_ref, size_t argc, const napi_value *argv) {
+  napi_value fn, recv;
+  if (fn_ref == NULL || napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  napi_status st;
+  if (call_mode == 0) {
+    napi_get_global(env, &recv); /* napi_make_callback wants an object receiver */
+    st = napi_make_callback(env, ctx, recv, fn, argc, argv, NULL);
+  } else {
+    napi_get_undefined(env, &recv);
+    st = napi_call_function(env, recv, fn, argc, argv, NULL);
+    if (call_mode == 2) drain_pending = 1;
+  }
+  if (st == napi_pending_exception) {
+    napi_value e;
+    if (napi_get_and_clear_last_exception(env, &e) == napi_ok) napi_fatal_exception(env, e);
+  } else if (st != napi_ok) {
+    napi_fatal_error("dbward fdio", NAPI_AUTO_LENGTH, "calling a JavaScript callback failed", NAPI_AUTO_LENGTH);
+  }
+}
+
+static napi_value throw_error(napi_env env, const char *code, const char *msg) {
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static int arg_int(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static int is_function(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_function;
+}
+
+/* ---------- (a) splice: both directions in C ---------- */
+
+typedef struct {
+  napi_env env;
+  int fd[2];
+  uv_poll_t poll[2];
+  bytes_t out[2]; /* bytes waiting to be written to fd[i] */
+  int events[2];
+  int closing;
+  int open_handles;
+  int err;
+  napi_ref on_close;
+  napi_async_context ctx;
+} splice_t;
+
+static char splice_buffer[READ_SIZE];
+
+static void splice_poll_cb(uv_poll_t *handle, int status, int events);
+
+static void splice_update(splice_t *s, int i) {
+  int want = 0;
+  if (!s->closing) {
+    if (s->out[1 - i].len == 0) want |= UV_READABLE; /* read i only while 1-i has no backlog */
+    if (s->out[i].len > 0) want |= UV_WRITABLE;
+  }
+  if (want == s->events[i]) return;
+  s->events[i] = want;
+  if (want == 0) uv_poll_stop(&s->poll[i]);
+  else uv_poll_start(&s->poll[i], want, splice_poll_cb);
+}
+
+static void splice_closed_cb(uv_handle_t *handle) {
+  splice_t *s = handle->data;
+  if (--s->open_handles > 0) return;
+  close(s->fd[0]);
+  close(s->fd[1]);
+  bytes_free(&s->out[0]);
+  bytes_free(&s->out[1]);
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value arg;
+  napi_create_int32(env, s->err, &arg);
+  invoke(env, s->ctx, s->on_close, 1, &arg);
+  napi_close_handle_scope(env, scope);
+  napi_delete_reference(env, s->on_close);
+  napi_async_destroy(env, s->ctx);
+  free(s);
+}
+
+static void splice_close(splice_t *s, int err) {
+  if (s->closing) return;
+  s->closing = 1;
+  s->err = err;
+  for (int i = 0; i < 2; i++) {
+    s->events[i] = 0;
+    uv_poll_stop(&s->poll[i]);
+    uv_close((uv_handle_t *)&s->poll[i], splice_closed_cb);
+  }
+}
+
+static void splice_poll_cb(uv_poll_t *handle, int status, int events) {
+  splice_t *s = handle->data;
+  int i = handle == &s->poll[0] ? 0 : 1;
+  if (s->closing) return;
+  if (status < 0) {
+    splice_close(s, poll_error(s->fd[i], status));
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    int r = bytes_flush(&s->out[i], s->fd[i]);
+    if (r < 0) {
+      splice_close(s, -r);
+      return;
+    }
+  }
+  if ((events & UV_READABLE) && s->out[1 - i].len == 0) {
+    ssize_t n;
+    do n = read(s->fd[i], splice_buffer, READ_SIZE);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) {
+      splice_close(s, 0);
+      return;
+    }
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        splice_close(s, errno);
+        return;
+      }
+    } else {
+      int r = write_or_queue(s->fd[1 - i], &s->out[1 - i], splice_buffer, (size_t)n);
+      if (r < 0) {
+        splice_close(s, -r);
+        return;
+      }
+    }
+  }
+  splice_update(s, 0);
+  splice_update(s, 1);
+}
+
+static napi_value js_splice(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t a, b;
+  if (argc < 3 || !arg_int(env, argv[0], &a) || !arg_int(env, argv[1], &b) || !is_function(env, argv[2]))
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "splice(fdA: number, fdB: number, onClose: function)");
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_error(env, "ERR_FDIO", "no event loop");
+  splice_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return throw_error(env, "ERR_FDIO", "out of memory");
+  s->env = env;
+  s->fd[0] = dup_socket(a);
+  s->fd[1] = dup_socket(b);
+  if (s->fd[0] < 0 || s->fd[1] < 0) {
+    if (s->fd[0] >= 0) close(s->fd[0]);
+    if (s->fd[1] >= 0) close(s->fd[1]);
+    free(s);
+    return throw_error(env, "ERR_FDIO", "dup() failed: bad file descriptor");
+  }
+  for (int i = 0; i < 2; i++) {
+    if (uv_poll_init(loop, &s->poll[i], s->fd[i]) != 0) {
+      if (i == 1) uv_close((uv_handle_t *)&s->poll[0], NULL); /* not reached in practice */
+      close(s->fd[0]);
+      close(s->fd[1]);
+      free(s);
+      return throw_error(env, "ERR_FDIO", "uv_poll_init failed");
+    }
+    s->poll[i].data = s;
+  }
+  s->open_handles = 2;
+  napi_create_reference(env, argv[2], 1, &s->on_close);
+  napi_value name;
+  napi_create_string_utf8(env, "dbward.fdio.splice", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->ctx);
+  splice_update(s, 0);
+  splice_update(s, 1);
+  return NULL;
+}
+
+/* ---------- (b) a transport with JavaScript callbacks ---------- */
+
+typedef struct {
+  napi_env env;
+  int fd;
+  uv_poll_t poll;
+  bytes_t out;
+  int events;
+  int paused;
+  int ending;   /* end() called: shutdown once the queue is empty */
+  int shut;     /* shutdown done */
+  int eof;      /* the peer ended its stream: close once the queue is written */
+  int closing;
+  int need_drain;
+  int err;
+  napi_ref on_data, on_close, on_drain, self;
+  napi_async_context ctx;
+} transport_t;
+
+static void transport_poll_cb(uv_poll_t *handle, int status, int events);
+
+static void transport_update(transport_t *t) {
+  int want = 0;
+  if (!t->closing) {
+    if (!t->paused && !t->eof) want |= UV_READABLE;
+    if (t->out.len > 0) want |= UV_WRITABLE;
+  }
+  if (want == t->events) return;
+  t->events = want;
+  if (want == 0) uv_poll_stop(&t->poll);
+  else uv_poll_start(&t->poll, want, transport_poll_cb);
+}
+
+static void transport_closed_cb(uv_handle_t *handle) {
+  transport_t *t = handle->data;
+  napi_env env = t->env;
+  close(t->fd);
+  t->fd = -1;
+  bytes_free(&t->out);
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value arg;
+  napi_create_int32(env, t->err, &arg);
+  invoke(env, t->ctx, t->on_close, 1, &arg);
+  napi_close_handle_scope(env, scope);
+  napi_delete_reference(env, t->on_data);
+  napi_delete_reference(env, t->on_close);
+  if (t->on_drain != NULL) napi_delete_reference(env, t->on_drain);
+  t->on_data = t->on_close = t->on_drain = NULL;
+  napi_async_destroy(env, t->ctx);
+  napi_ref self = t->self;
+  t->self = NULL;
+  napi_delete_reference(env, self); /* the handle may now be collected; its finalizer frees t */
+}
+
+static void transport_close(transport_t *t, int err) {
+  if (t->closing) return;
+  t->closing = 1;
+  t->err = err;
+  t->events = 0;
+  uv_poll_stop(&t->poll);
+  uv_close((uv_handle_t *)&t->poll, transport_closed_cb);
+}
+
+static void transport_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  transport_t *t = data;
+  /* Only reachable once closed: `self` keeps the handle alive while the poll is open. */
+  free(t);
+}
+
+static void transport_after_flush(transport_t *t) {
+  if (t->out.len > 0 || t->closing) return;
+  if (t->eof) {
+    transport_close(t, 0);
+    return;
+  }
+  if (t->ending && !t->shut) {
+    t->shut = 1;
+    shutdown(t->fd, SHUT_WR);
+  }
+  if (t->need_drain) {
+    t->need_drain = 0;
+    if (t->on_drain != NULL) {
+      napi_handle_scope scope;
+      napi_open_handle_scope(t->env, &scope);
+      invoke(t->env, t->ctx, t->on_drain, 0, NULL);
+      napi_close_handle_scope(t->env, scope);
+    }
+  }
+}
+
+static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
+  transport_t *t = handle->data;
+  if (t->closing) return;
+  if (status < 0) {
+    transport_close(t, poll_error(t->fd, status));
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    int r = bytes_flush(&t->out, t->fd);
+    if (r < 0) {
+      transport_close(t, -r);
+      return;
+    }
+    transport_after_flush(t);
+    if (t->closing) return;
+  }
+  if ((events & UV_READABLE) && !t->paused && !t->eof) {
+    ssize_t n;
+    do n = read(t->fd, read_buffer_data, READ_SIZE);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) {
+      /* Like a Node socket without allowHalfOpen: what is queued is still written, then close. */
+      t->eof = 1;
+      if (t->out.len == 0) {
+        transport_close(t, 0);
+        return;
+      }
+    } else if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        transport_close(t, errno);
+        return;
+      }
+    } else {
+      napi_env env = t->env;
+      napi_handle_scope scope;
+      napi_open_handle_scope(env, &scope);
+      napi_value argv[2];
+      napi_get_reference_value(env, read_buffer_ref, &argv[0]);
+      napi_create_int32(env, (int32_t)n, &argv[1]);
+      invoke(env, t->ctx, t->on_data, 2, argv);
+      napi_close_handle_scope(env, scope);
+    }
+  }
+  transport_update(t);
+}
+
+static transport_t *get_transport(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a handle returned by open()");
+    return NULL;
+  }
+  return p;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  if (argc < 3 || !arg_int(env, argv[0], &fd) || !is_function(env, argv[1]) || !is_function(env, argv[2]) ||
+      (argc > 3 && !is_function(env, argv[3])))
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "open(fd: number, onData: function, onClose: function, onDrain?: function)");
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_error(env, "ERR_FDIO", "no event loop");
+  transport_t *t = calloc(1, sizeof *t);
+  if (t == NULL) return throw_error(env, "ERR_FDIO", "out of memory");
+  t->env = env;
+  t->fd = dup_socket(fd);
+  if (t->fd < 0) {
+    free(t);
+    return throw_error(env, "ERR_FDIO", "dup() failed: bad file descriptor");
+  }
+  if (uv_poll_init(loop, &t->poll, t->fd) != 0) {
+    close(t->fd);
+    free(t);
+    return throw_error(env, "ERR_FDIO", "uv_poll_init failed");
+  }
+  t->poll.data = t;
+  napi_create_reference(env, argv[1], 1, &t->on_data);
+  napi_create_reference(env, argv[2], 1, &t->on_close);
+  if (argc > 3) napi_create_reference(env, argv[3], 1, &t->on_drain);
+  napi_value name, handle;
+  napi_create_string_utf8(env, "dbward.fdio.transport", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &t->ctx);
+  napi_create_external(env, t, transport_finalize, NULL, &handle);
+  napi_create_reference(env, handle, 1, &t->self);
+  transport_update(t);
+  return handle;
+}
+
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_error(env, "ERR_INVALID_ARG_TYPE", "write(handle, buffer[, length])");
+  transport_t *t = get_transport(env, argv[0]);
+  if (t == NULL) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "write(handle, buffer: Buffer|Uint8Array[, length])");
+  if (argc > 2) {
+    int32_t n;
+    if (!arg_int(env, argv[2], &n) || n < 0 || (size_t)n > len)
+      return throw_error(env, "ERR_OUT_OF_RANGE", "write(): length outside the buffer");
+    len = (size_t)n;
+  }
+  napi_value result;
+  if (t->closing || t->ending) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  int r = write_or_queue(t->fd, &t->out, data, len);
+  if (r < 0) {
+    transport_close(t, -r);
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  if (t->out.len > 0) {
+    t->need_drain = 1;
+    transport_update(t);
+  }
+  napi_get_boolean(env, t->out.len == 0, &result);
+  return result;
+}
+
+typedef enum { OP_END, OP_PAUSE, OP_RESUME, OP_CLOSE, OP_QUEUED } op_t;
+
+static napi_value transport_op(napi_env env, napi_callback_info info, op_t op) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_error(env, "ERR_INVALID_ARG_TYPE", "expected a handle");
+  transport_t *t = get_transport(env, argv[0]);
+  if (t == NULL) return NULL;
+  switch (op) {
+    case OP_END:
+      if (!t->closing && !t->ending) {
+        t->ending = 1;
+        if (t->out.len == 0) {
+          t->shut = 1;
+          shutdown(t->fd, SHUT_WR);
+        }
+      }
+      break;
+    case OP_PAUSE:
+      t->paused = 1;
+      transport_update(t);
+      break;
+    case OP_RESUME:
+      t->paused = 0;
+      transport_update(t);
+      break;
+    case OP_CLOSE:
+      transport_close(t, 0);
+      break;
+    case OP_QUEUED: {
+      napi_value v;
+      napi_create_double(env, (double)t->out.len, &v);
+      return v;
+    }
+  }
+  return NULL;
+}
+
+static napi_value js_end(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_END); }
+static napi_value js_pause(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_PAUSE); }
+static napi_value js_resume(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_RESUME); }
+static napi_value js_close(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_CLOSE); }
+static napi_value js_queued(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_QUEUED); }
+
+static napi_value js_set_call_mode(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t m;
+  if (argc < 1 || !arg_int(env, argv[0], &m) || m < 0 || m > 2)
+    return throw_error(env, "ERR_INVALID_ARG_VALUE", "setCallMode(0 | 1 | 2)");
+  if (m == 2 && drain_setup(env) != 0) return throw_error(env, "ERR_FDIO", "no event loop");
+  call_mode = m;
+  return NULL;
+}
+
+static napi_env owner_env = NULL;
+
+NAPI_MODULE_INIT() {
+  /* One read buffer and one call mode per process: the addon serves the thread that loads it
+   * first (the main thread), not worker threads. */
+  if (owner_env != NULL && owner_env != env) {
+    napi_throw_error(env, "ERR_FDIO", "the fdio addon can only be used by one JavaScript thread (the first that loaded it)");
+    return NULL;
+  }
+  owner_env = env;
+  struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"splice", js_splice}, {"open", js_open},   {"write", js_write}, {"end", js_end},
+      {"pause", js_pause},   {"resume", js_resume}, {"close", js_close}, {"queued", js_queued},
+      {"setCallMode", js_set_call_mode},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  if (read_buffer_ref == NULL) {
+    napi_value buf;
+    void *data;
+    napi_create_buffer(env, READ_SIZE, &data, &buf);
+    napi_create_reference(env, buf, 1, &read_buffer_ref);
+    read_buffer_data = data;
+  }
+  napi_value buf;
+  napi_get_reference_value(env, read_buffer_ref, &buf);
+  napi_set_named_property(env, exports, "readBuffer", buf);
+  napi_value size;
+  napi_create_int32(env, READ_SIZE, &size);
+  napi_set_named_property(env, exports, "readSize", size);
+  return exports;
+}

@@ -1,0 +1,137 @@
+/**
+ * A plain-TCP connection whose I/O is done by the fdio addon, with the subset of `net.Socket`
+ * that the session and its relays use: write (with backpressure), pause/resume, end, destroy,
+ * `destroyed`, `writableLength`, `writableNeedDrain`, and the events 'data', 'drain', 'error'
+ * and 'close'.
+ *
+ * Differences from a Node socket, on purpose:
+ * - write() never keeps a reference to the caller's buffer: what the kernel does not take at once
+ *   is copied into the addon's queue. A callback given to write() therefore runs (as a microtask)
+ *   as soon as write() returns.
+ * - Reads either go to a `reader` (a view of the addon's one reused read buffer, valid only during
+ *   the call, like the `onread` option of net.connect), or are emitted as 'data' with a copy.
+ * - The end of the peer's stream ends this side too once its queue is written (Node's default,
+ *   allowHalfOpen false); 'end' is not emitted.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import type { Fdio, FdioHandle } from './fdio.js';
+
+/** Like a Node socket: write() asks the producer to wait above this many queued bytes. */
+const HIGH_WATER_MARK = 16 * 1024;
+
+/** The file descriptor under a connected `net.Socket`, or undefined (not TCP, already closed, not on a Unix). */
+export function socketFd(socket: Socket): number | undefined {
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : undefined;
+}
+
+export class NativeSocket extends EventEmitter {
+  destroyed = false;
+  writableNeedDrain = false;
+  private readonly handle: FdioHandle;
+
+  /**
+   * Moves a connected TCP socket onto the addon: the addon duplicates its descriptor, then the
+   * Node socket is destroyed (closing its descriptor only; the connection stays open). Returns
+   * undefined, leaving `socket` untouched, when it has no descriptor.
+   */
+  static adopt(fdio: Fdio, socket: Socket, reader?: (chunk: Buffer) => void): NativeSocket | undefined {
+    const fd = socketFd(socket);
+    if (fd === undefined || socket.destroyed) return undefined;
+    const adopted = new NativeSocket(fdio, fd, reader);
+    socket.destroy();
+    return adopted;
+  }
+
+  /** Where reads go instead of 'data' events: views of the addon's read buffer (see {@link readWith}). */
+  private reader: ((chunk: Buffer) => void) | undefined;
+
+  private constructor(
+    private readonly fdio: Fdio,
+    fd: number,
+    reader: ((chunk: Buffer) => void) | undefined,
+  ) {
+    super();
+    this.reader = reader;
+    const onData = (buffer: Buffer, length: number): void => {
+      const reader = this.reader;
+      if (reader !== undefined) reader(buffer.subarray(0, length));
+      else this.emit('data', Buffer.from(buffer.subarray(0, length)));
+    };
+    this.handle = fdio.open(fd, onData, (errno) => this.onClose(errno), () => this.onDrain());
+  }
+
+  /**
+   * From now on, hands each read to `reader` as a view of the addon's one read buffer, valid only
+   * during the call (no copy, no 'data' event). Only for a consumer that copies what it keeps and
+   * writes only to sockets that copy what they cannot send at once.
+   */
+  readWith(reader: (chunk: Buffer) => void): void {
+    this.reader = reader;
+  }
+
+  get writableLength(): number {
+    return this.destroyed ? 0 : this.fdio.queued(this.handle);
+  }
+
+  write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean {
+    if (this.destroyed) {
+      if (callback !== undefined) queueMicrotask(() => callback(new Error('write after the socket was closed')));
+      return false;
+    }
+    // write() is true when nothing is queued: only then is the queue's length not needed.
+    if (!this.fdio.write(this.handle, chunk) && this.fdio.queued(this.handle) >= HIGH_WATER_MARK) this.writableNeedDrain = true;
+    if (callback !== undefined) queueMicrotask(() => callback(null));
+    return !this.writableNeedDrain;
+  }
+
+  /** Half-closes once the queue is written (no data argument: the session never passes one). */
+  end(): this {
+    if (!this.destroyed) this.fdio.end(this.handle);
+    return this;
+  }
+
+  destroy(): this {
+    if (!this.destroyed) {
+      this.destroyed = true;
+      this.fdio.close(this.handle);
+    }
+    return this;
+  }
+
+  pause(): this {
+    if (!this.destroyed) this.fdio.pause(this.handle);
+    return this;
+  }
+
+  resume(): this {
+    if (!this.destroyed) this.fdio.resume(this.handle);
+    return this;
+  }
+
+  /** TCP_NODELAY is set by the addon on every descriptor it adopts. */
+  setNoDelay(): this {
+    return this;
+  }
+
+  private onDrain(): void {
+    if (!this.writableNeedDrain) return;
+    this.writableNeedDrain = false;
+    this.emit('drain');
+  }
+
+  private onClose(errno: number): void {
+    this.destroyed = true;
+    if (errno !== 0) {
+      const code = getSystemErrorName(-errno);
+      const error: NodeJS.ErrnoException = new Error(`${code}: socket error`);
+      error.code = code;
+      error.errno = -errno;
+      this.emit('error', error);
+    }
+    this.emit('close', errno !== 0);
+  }
+}

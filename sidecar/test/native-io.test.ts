@@ -1,0 +1,133 @@
+/**
+ * --native-io (docs/adr/0010-node-data-plane-floor.md): sessions with plain TCP on both legs do
+ * their socket I/O through the C addon (built here with `make native`), everything else stays on
+ * Node sockets, and what clients see is the same as directly.
+ */
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runChecked, run, startPostgres, type PgCluster } from '../../e2e/harness/index.js';
+import { startSidecar, type RunningSidecar } from './support/sidecar.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+let db: PgCluster;
+let native: RunningSidecar;
+let nativeWithTls: RunningSidecar;
+
+beforeAll(async () => {
+  await runChecked('make', ['-s', 'native'], { cwd: ROOT, timeoutMs: 60_000 });
+  db = await startPostgres({ auth: 'scram-sha-256', tls: true, certNames: ['sidecar'] });
+  await db.sql('create table items (id int primary key, label text)', { database: 'app', user: 'app' });
+  await db.sql("insert into items select g, 'item ' || g from generate_series(1, 50000) g", { database: 'app', user: 'app' });
+  const upstream = db.url({ password: null, sslmode: 'disable' });
+  native = await startSidecar({ upstream, args: ['--native-io', '--log-level', 'debug'], name: 'sidecar-native' });
+  const leaf = db.tls!.leaves['sidecar']!;
+  nativeWithTls = await startSidecar({ upstream, args: ['--log-level', 'debug', '--tls-cert', leaf.cert, '--tls-key', leaf.key], env: { DBWARD_NATIVE_IO: '1' }, name: 'sidecar-native-tls' });
+}, 120_000);
+
+afterAll(async () => {
+  await native?.stop();
+  await nativeWithTls?.stop();
+  await db?.stop();
+});
+
+/** The `io` of every 'session ready' log line so far. */
+function sessionIo(sidecar: RunningSidecar): unknown[] {
+  return sidecar.logs().filter((l) => l.msg === 'session ready').map((l) => l.io);
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function appBackends(): Promise<number> {
+  return Number(await db.sql("select count(*) from pg_stat_activity where usename = 'app' and backend_type = 'client backend'"));
+}
+
+async function transcript(config: pg.ClientConfig): Promise<unknown[]> {
+  const client = new pg.Client(config);
+  await client.connect();
+  const out: unknown[] = [];
+  try {
+    out.push((await client.query('select $1::int + 1 as n, current_user as u', [41])).rows);
+    out.push(await client.query('select 1 / 0').then(() => 'no error', (e: { code?: string; message?: string }) => [e.code, e.message]));
+    out.push((await client.query('select count(*)::int as c, sum(length(label))::int as s from items')).rows);
+    const all = await client.query('select id, label from items order by id');
+    out.push([all.rowCount, all.rows[0], all.rows.at(-1)]);
+    // Several statements in one message: several result sets in one reply.
+    const many = (await client.query('select 1 as a; select 2 as b; select 3 as c')) as unknown as pg.QueryResult[];
+    out.push(many.map((r) => r.rows));
+    await client.query('begin');
+    await client.query("insert into items values (100001, 'in a transaction')");
+    out.push((await client.query('select label from items where id = 100001')).rows);
+    await client.query('rollback');
+  } finally {
+    await client.end();
+  }
+  return out;
+}
+
+describe('--native-io', () => {
+  it('reports the addon at start', () => {
+    const listening = native.logs().find((l) => typeof l.listen === 'string');
+    expect(listening?.nativeIo).toBe('on (sessions with plain TCP on both legs)');
+  });
+
+  it('runs a plain-TCP session on the addon with the same transcript as directly', async () => {
+    const before = sessionIo(native).length;
+    const direct = await transcript(db.clientConfig());
+    const through = await transcript({ ...db.clientConfig(), host: native.host, port: native.port });
+    expect(through).toEqual(direct);
+    expect(through[1]).toEqual(['22012', 'division by zero']);
+    expect(sessionIo(native).slice(before)).toEqual(['native']);
+  });
+
+  it('pgbench through the addon: every transaction of every client completes', async () => {
+    const env = { ...db.env({ user: 'postgres', database: 'postgres' }) };
+    await runChecked('pgbench', ['-i', '-s', '1', '-q'], { env, timeoutMs: 60_000 });
+    for (const mode of ['simple', 'prepared']) {
+      const r = await run('pgbench', ['-S', '-n', '-M', mode, '-c', '4', '-j', '2', '-t', '300', '-h', native.host, '-p', String(native.port), '-U', 'postgres', 'postgres'], {
+        env: { ...env, PGSSLMODE: 'disable' },
+        timeoutMs: 60_000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/number of transactions actually processed: 1200\/1200/);
+      expect(r.stdout).toMatch(/number of failed transactions: 0 /);
+    }
+  });
+
+  it('a client that vanishes ends its server backend; a terminated backend reaches the client as an error', async () => {
+    await waitFor(async () => (await appBackends()) === 0);
+    const client = new pg.Client({ ...db.clientConfig(), host: native.host, port: native.port });
+    await client.connect();
+    const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    const ended = new Promise<Error>((resolve) => client.on('error', resolve));
+    await db.sql(`select pg_terminate_backend(${pid})`);
+    const error = await ended;
+    expect(error.message).toMatch(/terminating connection due to administrator command|Connection terminated/);
+
+    const rude = new pg.Client({ ...db.clientConfig(), host: native.host, port: native.port });
+    rude.on('error', () => undefined); // its own 'Connection terminated' once we cut it
+    await rude.connect();
+    await rude.query('select 1');
+    expect(await appBackends()).toBe(1);
+    // Close the TCP connection without a Terminate message.
+    (rude as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    await waitFor(async () => (await appBackends()) === 0);
+  });
+
+  it('with --tls-cert, a TLS client keeps Node sockets and a plain client goes native', async () => {
+    const before = sessionIo(nativeWithTls).length;
+    const viaTls = await transcript({ ...db.clientConfig({ sslmode: 'require' }), host: nativeWithTls.host, port: nativeWithTls.port });
+    const viaPlain = await transcript({ ...db.clientConfig(), host: nativeWithTls.host, port: nativeWithTls.port });
+    const direct = await transcript(db.clientConfig());
+    expect(viaTls).toEqual(direct);
+    expect(viaPlain).toEqual(direct);
+    expect(sessionIo(nativeWithTls).slice(before)).toEqual(['node', 'native']);
+  });
+});
