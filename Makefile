@@ -49,7 +49,7 @@ unit: deps ## Unit tests only (fast, no servers)
 	vitest run --project unit
 
 .PHONY: test
-test: lint typecheck build tools ## Lint, typecheck, build, the Go-built e2e tools, then all unit and integration tests
+test: lint typecheck build native tools ## Lint, typecheck, build, the C addon, the Go-built e2e tools, then all unit and integration tests
 	@mkdir -p $(REPORT_DIR)
 	@rc=0; vitest run --reporter=default --reporter=json --outputFile.json=$(REPORT_DIR)/vitest.json || rc=$$?; \
 	  node scripts/test-summary.mjs $(REPORT_DIR)/vitest.json; exit $$rc
@@ -59,7 +59,7 @@ demo: build ## Local PostgreSQL with sample data, the sidecar in front, psql thr
 	node --import tsx e2e/demo/demo.ts
 
 .PHONY: bench
-bench: build ## Benchmarks: direct vs pgbouncer vs sidecar; writes docs/benchmarks.md
+bench: build native ## Benchmarks: direct vs pgbouncer vs sidecar; writes docs/benchmarks.md
 	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer from Debian"; apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbouncer; }; }
 	node --import tsx e2e/bench/run.ts
 
@@ -75,6 +75,7 @@ NODE_INCLUDE := $(firstword $(wildcard $(CURDIR)/.tools/node/include/node) $(wil
 NATIVE_OUT := sidecar/native/build/fdio.node
 
 $(NATIVE_OUT): sidecar/native/fdio.c
+	@command -v gcc >/dev/null || { echo "installing gcc from Debian"; apt-get install -y -qq gcc libc6-dev >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }; }
 	@mkdir -p $(dir $@)
 	gcc -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
 

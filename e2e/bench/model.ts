@@ -6,9 +6,10 @@ import type { Summary } from './stats.js';
  * Every target the benchmark knows, in their order within a round (before rotation):
  * `sidecar+policy` is a second sidecar that enforces e2e/bench/policy-20-rules.yaml;
  * `sidecar+policy+otel` a third, the same plus the audit trail exported over OTLP/HTTP to the
- * collector of BENCH_COLLECTOR (collector.ts).
+ * collector of BENCH_COLLECTOR (collector.ts); `sidecar+native` is `sidecar` with `--native-io`
+ * (the experimental C socket I/O, ADR 0010).
  */
-export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+policy', 'sidecar+policy+otel'] as const;
+export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+native', 'sidecar+policy', 'sidecar+policy+otel'] as const;
 export type Target = (typeof TARGETS)[number];
 
 /** The targets of runs saved before `sidecar+policy` existed (proxy.json without config.targets). */
@@ -19,6 +20,7 @@ export const RATIOS = [
   { key: 'sidecar/direct', num: 'sidecar', den: 'direct' },
   { key: 'pgbouncer/direct', num: 'pgbouncer', den: 'direct' },
   { key: 'sidecar/pgbouncer', num: 'sidecar', den: 'pgbouncer' },
+  { key: 'sidecar+native/pgbouncer', num: 'sidecar+native', den: 'pgbouncer' },
   { key: 'sidecar+policy/sidecar', num: 'sidecar+policy', den: 'sidecar' },
   { key: 'sidecar+policy/direct', num: 'sidecar+policy', den: 'direct' },
   { key: 'sidecar+policy+otel/sidecar+policy', num: 'sidecar+policy+otel', den: 'sidecar+policy' },

@@ -263,7 +263,8 @@ export function renderSection(result: BenchResult): string {
     '`make bench` compiles the sidecar (`tsc -b sidecar operator`), installs pgbouncer from Debian when it is missing, then runs ' +
       '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
       '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
-      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
+      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+native,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
+      '`sidecar+native` is `sidecar` with `--native-io`, the experimental socket I/O in C of ADR 0010, measured when `make native` built it; ' +
       '`sidecar+policy+otel` is `sidecar+policy` exporting its audit trail over OTLP/HTTP to the collector of `BENCH_COLLECTOR`: `sink` (default), a discarding receiver ' +
       'that counts the spans (the run fails if they did not arrive) and stands for a collector on another machine, so that the ratio is what exporting costs the sidecar; ' +
       '`jaeger`, a Jaeger on the same two cores, whose ingest competes with the benchmark for CPU; or `BENCH_OTLP_ENDPOINT`, a collector you run); ' +

@@ -8,14 +8,14 @@
  *
  * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (8), BENCH_SCALE (10),
  * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000),
- * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+native,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
  * BENCH_COLLECTOR=sink|jaeger (where sidecar+policy+otel exports: a discarding OTLP sink, the default, or a Jaeger
  * on the same cores; see collector.ts), BENCH_OTLP_ENDPOINT (a collector elsewhere instead),
  * BENCH_CPU_PROF=DIR (run the sidecars under --cpu-prof; writes no docs, prints a profile summary per sidecar).
  * `run.ts --render [FILE]` only rewrites the docs sections from a saved proxy.json.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DOCS = join(ROOT, 'docs/benchmarks.md');
 const JSON_OUT = join(ROOT, '.cache/bench/proxy.json');
 const SIDECAR_LOG = join(ROOT, '.cache/bench/sidecar.log');
+const NATIVE_ADDON = join(ROOT, 'sidecar/native/build/fdio.node');
 /** The policy of the sidecar+policy target, and how that sidecar runs (identity, environment). */
 const POLICY_FILE = join(ROOT, 'e2e/bench/policy-20-rules.yaml');
 const POLICY_ARGS = [
@@ -87,7 +88,9 @@ function readConfig(): Config {
   for (const m of modes) if (m !== 'simple' && m !== 'prepared') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)}`);
   const seconds = intEnv('BENCH_SECONDS', 8);
   const cpuProfileDir = process.env['BENCH_CPU_PROF'] || undefined;
-  const wanted = (process.env['BENCH_TARGETS'] || TARGETS.join(',')).split(',').map((t) => t.trim());
+  // sidecar+native needs the C addon (`make native`, which `make bench` runs).
+  const defaults = TARGETS.filter((t) => t !== 'sidecar+native' || existsSync(NATIVE_ADDON));
+  const wanted = (process.env['BENCH_TARGETS'] || defaults.join(',')).split(',').map((t) => t.trim());
   for (const t of wanted) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target ${JSON.stringify(t)} (known: ${TARGETS.join(', ')})`);
   const targets = TARGETS.filter((t) => wanted.includes(t));
   return {
@@ -130,7 +133,14 @@ function rotation(targets: readonly Target[], round: number): Target[] {
 
 /** One value per known target (targets not measured get summaries of nothing: NaN). */
 function perTarget<T>(fn: (t: Target) => T): Record<Target, T> {
-  return { direct: fn('direct'), pgbouncer: fn('pgbouncer'), sidecar: fn('sidecar'), 'sidecar+policy': fn('sidecar+policy'), 'sidecar+policy+otel': fn('sidecar+policy+otel') };
+  return {
+    direct: fn('direct'),
+    pgbouncer: fn('pgbouncer'),
+    sidecar: fn('sidecar'),
+    'sidecar+native': fn('sidecar+native'),
+    'sidecar+policy': fn('sidecar+policy'),
+    'sidecar+policy+otel': fn('sidecar+policy+otel'),
+  };
 }
 
 function ratiosOf(series: Record<Target, number[]>): Record<RatioKey, RatioSummary> {
@@ -342,6 +352,7 @@ function checkTargets(pgbench: PgbenchMode[], read: ReadResult | undefined, targ
   const has = (...ts: Target[]): boolean => ts.every((t) => targets.includes(t));
   for (const m of pgbench) {
     if (has('sidecar', 'pgbouncer')) checks.push(check(`pgbench -S ${m.mode}: sidecar TPS ≥ pgbouncer TPS`, 'sidecar/pgbouncer', m.ratios['sidecar/pgbouncer'], 1));
+    if (has('sidecar+native', 'pgbouncer')) checks.push(check(`pgbench -S ${m.mode}: sidecar --native-io TPS ≥ pgbouncer TPS`, 'sidecar+native/pgbouncer', m.ratios['sidecar+native/pgbouncer'], 1));
     if (has('sidecar', 'sidecar+policy')) {
       checks.push(check(`pgbench -S ${m.mode}: sidecar+policy (20 rules) TPS ≥ 0.9 × sidecar TPS`, 'sidecar+policy/sidecar', m.ratios['sidecar+policy/sidecar'], 0.9));
     }
@@ -443,6 +454,12 @@ async function main(): Promise<void> {
     });
     const pgbouncer = config.targets.includes('pgbouncer') ? (log('starting pgbouncer'), await stack.startPgbouncer()) : undefined;
     const sidecar = config.targets.includes('sidecar') ? (log('starting sidecar'), await stack.startSidecar('sidecar')) : undefined;
+    if (config.targets.includes('sidecar+native')) {
+      log('starting sidecar+native (--native-io)');
+      const native = await stack.startSidecar('sidecar+native');
+      // Without the addon the sidecar falls back to Node sockets: that would measure the wrong thing.
+      if (!native.process.output.includes('"nativeIo":"on')) throw new Error(`sidecar+native is not using the addon (run \`make native\`): ${native.process.output.slice(-500)}`);
+    }
     const sidecarPolicy = config.targets.includes('sidecar+policy')
       ? (log(`starting sidecar+policy (${POLICY_FILE})`), await stack.startSidecar('sidecar+policy'))
       : undefined;

@@ -19,7 +19,7 @@ export interface StackOptions {
   otelArgs?: string[];
 }
 
-export type SidecarTarget = 'sidecar' | 'sidecar+policy' | 'sidecar+policy+otel';
+export type SidecarTarget = 'sidecar' | 'sidecar+native' | 'sidecar+policy' | 'sidecar+policy+otel';
 
 function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -34,6 +34,7 @@ export class BenchStack {
   sidecar: RunningSidecar | undefined;
   sidecarPolicy: RunningSidecar | undefined;
   sidecarOtel: RunningSidecar | undefined;
+  sidecarNative: RunningSidecar | undefined;
   readonly incidents: Incident[] = [];
   /** Output of every sidecar process that exited and was restarted, for .cache/bench/sidecar.log. */
   private readonly sidecarLogs: string[] = [];
@@ -61,10 +62,18 @@ export class BenchStack {
   }
 
   async startSidecar(target: SidecarTarget): Promise<RunningSidecar> {
-    const args = target === 'sidecar' ? [] : target === 'sidecar+policy' ? this.options.policyArgs : [...this.options.policyArgs, ...(this.options.otelArgs ?? [])];
+    const args =
+      target === 'sidecar'
+        ? []
+        : target === 'sidecar+native'
+          ? ['--native-io']
+          : target === 'sidecar+policy'
+            ? this.options.policyArgs
+            : [...this.options.policyArgs, ...(this.options.otelArgs ?? [])];
     const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, args, target);
     if (target === 'sidecar+policy') this.sidecarPolicy = started;
     else if (target === 'sidecar+policy+otel') this.sidecarOtel = started;
+    else if (target === 'sidecar+native') this.sidecarNative = started;
     else this.sidecar = started;
     this.sidecarPids.set(started.pid, target);
     return started;
@@ -79,6 +88,7 @@ export class BenchStack {
         if (this.pgbouncer === undefined) throw new Error('pgbouncer is not running');
         return { ...base, host: this.pgbouncer.host, port: this.pgbouncer.port };
       case 'sidecar':
+      case 'sidecar+native':
       case 'sidecar+policy':
       case 'sidecar+policy+otel': {
         const sidecar = this.proxy(target);
@@ -101,6 +111,8 @@ export class BenchStack {
         return this.pgbouncer;
       case 'sidecar':
         return this.sidecar;
+      case 'sidecar+native':
+        return this.sidecarNative;
       case 'sidecar+policy':
         return this.sidecarPolicy;
       case 'sidecar+policy+otel':
@@ -118,7 +130,7 @@ export class BenchStack {
     const how = exit.error !== undefined ? `error ${exit.error.message}` : `exit code ${String(exit.code)}, signal ${String(exit.signal)}`;
     this.incidents.push({ target, at: new Date().toISOString(), during, exit: how, outputTail: tail(proxy.process.output) });
     process.stdout.write(`[bench] ${target} died (${how}) during ${during}; restarting it\n${tail(proxy.process.output, 10)}\n`);
-    if (target === 'sidecar' || target === 'sidecar+policy' || target === 'sidecar+policy+otel') {
+    if (target !== 'direct' && target !== 'pgbouncer') {
       this.sidecarLogs.push(`--- ${target} (exited) ---\n${proxy.process.output}`);
       await this.startSidecar(target);
     } else {
