@@ -270,8 +270,7 @@ export function renderSection(result: BenchResult): string {
       '`jaeger`, a Jaeger on the same two cores, whose ingest competes with the benchmark for CPU; or `BENCH_OTLP_ENDPOINT`, a collector you run); ' +
       '`BENCH_DOCS=0` leaves this file alone; `BENCH_CPU_PROF=DIR` runs both sidecars under `node --cpu-prof` and prints their hottest functions. ' +
       'All raw figures of the last run go to `.cache/bench/proxy.json`. ' +
-      'The reference run (5 rounds × 8 s per target and mode, 4 targets, 9 read rounds) takes about 8 minutes: 8 s rather than 10 s per run keeps it ' +
-      'under 10 minutes with the fourth target; a run reaches its steady TPS within a second.',
+      'The reference run (5 rounds × 8 s per target and mode, 6 targets, 9 read rounds) takes about 10 minutes; a run reaches its steady TPS within a second.',
     '',
     'One run starts one throw-away PostgreSQL cluster (trust authentication), one pgbouncer (session pooling), one sidecar ' +
       '(pass-through authentication, no policy) and a second sidecar, `sidecar+policy`, that enforces the 20-rule policy ' +
