@@ -231,13 +231,15 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
   private onQueryReply(pending: Pending, code: number, buf: Buffer, start: number, end: number): void {
     const runs = pending.runs;
     if (runs === null) return;
-    const now = performance.now();
+    // The clock is read only where a statement ends (not for RowDescription, nor for a
+    // ReadyForQuery that ends nothing).
     switch (code) {
       case Backend.CommandComplete:
       case Backend.EmptyQueryResponse:
       case Backend.ErrorResponse: {
         const run = runs[pending.index++];
         if (run === undefined) return;
+        const now = performance.now();
         if (code === Backend.ErrorResponse) {
           pending.sqlstate = sqlstateOf(buf, start, end);
           this.host.emit(run, now, undefined, pending.sqlstate);
@@ -251,6 +253,8 @@ export class SessionTracker implements SessionAudit, EnforcerAudit {
       case Backend.ReadyForQuery: {
         // A refused string: none of it ran, every statement carries the refusal. A FunctionCall
         // ends here. Statements after a server error never ran: no span.
+        if (pending.index >= runs.length) return;
+        const now = performance.now();
         while (pending.index < runs.length) {
           const run = runs[pending.index++]!;
           if (pending.refused) this.host.emit(run, now, undefined, pending.sqlstate);
