@@ -7,6 +7,7 @@
 //   node --import tsx e2e/bench/otlp-sink.ts            prints `listening <port>`, then serves
 //   GET /stats                                           {"requests":n,"spans":n,"bytes":n,"malformed":n}
 import { createServer } from 'node:http';
+import { decodeFields, ProtoDecodeError, type ProtoField } from '../../sidecar/src/audit/otlp-decode.js';
 
 interface SinkStats {
   requests: number;
@@ -15,52 +16,22 @@ interface SinkStats {
   malformed: number;
 }
 
-/** The number of spans in an ExportTraceServiceRequest, or -1 when the envelope is malformed. */
+/**
+ * The number of spans in an ExportTraceServiceRequest (resource_spans = 1 > scope_spans = 2 >
+ * spans = 2; the spans themselves are not decoded), or -1 when the envelope is malformed.
+ */
 export function countSpans(buf: Buffer): number {
-  let spans = 0;
-  const walk = (start: number, end: number, depth: number): boolean => {
-    let i = start;
-    while (i < end) {
-      let tag = 0;
-      let shift = 0;
-      for (;;) {
-        if (i >= end) return false;
-        const b = buf[i++]!;
-        tag += (b & 0x7f) * 2 ** shift;
-        if ((b & 0x80) === 0) break;
-        shift += 7;
-      }
-      const wire = tag & 7;
-      const field = Math.floor(tag / 8);
-      if (wire === 0) {
-        while (i < end && (buf[i]! & 0x80) !== 0) i++;
-        i++;
-      } else if (wire === 1) i += 8;
-      else if (wire === 5) i += 4;
-      else if (wire === 2) {
-        let len = 0;
-        shift = 0;
-        for (;;) {
-          if (i >= end) return false;
-          const b = buf[i++]!;
-          len += (b & 0x7f) * 2 ** shift;
-          if ((b & 0x80) === 0) break;
-          shift += 7;
-        }
-        if (i + len > end) return false;
-        // depth 0: ExportTraceServiceRequest.resource_spans (1); 1: ResourceSpans.scope_spans (2);
-        // 2: ScopeSpans.spans (2).
-        if (depth === 0 && field === 1) {
-          if (!walk(i, i + len, 1)) return false;
-        } else if (depth === 1 && field === 2) {
-          if (!walk(i, i + len, 2)) return false;
-        } else if (depth === 2 && field === 2) spans++;
-        i += len;
-      } else return false;
+  const bodies = (fields: Map<number, ProtoField[]>, n: number): Buffer[] => (fields.get(n) ?? []).map((f) => f.value).filter((v): v is Buffer => Buffer.isBuffer(v));
+  try {
+    let spans = 0;
+    for (const resourceSpans of bodies(decodeFields(buf), 1)) {
+      for (const scopeSpans of bodies(decodeFields(resourceSpans), 2)) spans += bodies(decodeFields(scopeSpans), 2).length;
     }
-    return i === end;
-  };
-  return walk(0, buf.length, 0) ? spans : -1;
+    return spans;
+  } catch (error) {
+    if (error instanceof ProtoDecodeError) return -1;
+    throw error;
+  }
 }
 
 function main(): void {

@@ -1,7 +1,7 @@
 // A PostgreSQL relay with no framing or logic, with its socket I/O done either by Node or by the
 // C addon sidecar/native/fdio.c (`make native`); see docs/adr/0010-node-data-plane-floor.md,
 // "Native I/O experiment". Modes:
-//   data         Node sockets, 'data' events (as bare-relay.mjs)
+//   data         Node sockets, 'data' events (the bare Node relay of ADR 0010's first table)
 //   onread       Node sockets, the onread option (one reused buffer per leg)
 //   c-splice     fdio.splice(): both directions forwarded in C, no JavaScript per message
 //   js-callback  fdio.open() on both legs, JS forwards each chunk with fdio.write();

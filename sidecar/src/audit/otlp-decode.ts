@@ -4,13 +4,22 @@
  */
 export type ProtoField = { wire: number; value: number | bigint | Buffer };
 
+/** Bytes that are not a well-formed protobuf message (truncated, or an unknown wire type). */
+export class ProtoDecodeError extends Error {
+  override readonly name = 'ProtoDecodeError';
+}
+
 export function decodeFields(buf: Buffer): Map<number, ProtoField[]> {
   const out = new Map<number, ProtoField[]>();
   let i = 0;
+  const need = (n: number): void => {
+    if (i + n > buf.length) throw new ProtoDecodeError(`truncated at byte ${i}: ${n} more bytes needed, ${buf.length - i} left`);
+  };
   const varint = (): number => {
     let result = 0;
     let shift = 0;
     for (;;) {
+      need(1);
       const b = buf[i++]!;
       result += (b & 0x7f) * 2 ** shift;
       if ((b & 0x80) === 0) return result;
@@ -23,16 +32,19 @@ export function decodeFields(buf: Buffer): Map<number, ProtoField[]> {
     let value: ProtoField['value'];
     if (wire === 0) value = varint();
     else if (wire === 1) {
+      need(8);
       value = buf.readBigUInt64LE(i);
       i += 8;
     } else if (wire === 2) {
       const len = varint();
+      need(len);
       value = buf.subarray(i, i + len);
       i += len;
     } else if (wire === 5) {
+      need(4);
       value = buf.readUInt32LE(i);
       i += 4;
-    } else throw new Error(`unsupported wire type ${wire}`);
+    } else throw new ProtoDecodeError(`unsupported wire type ${wire}`);
     const field = Math.floor(tag / 8);
     const list = out.get(field) ?? [];
     list.push({ wire, value });

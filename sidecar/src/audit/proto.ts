@@ -259,20 +259,25 @@ export function writeSpan(w: ProtoWriter, span: SpanFields, extra?: SpanExtra): 
  */
 export function exportTraceRequest(resource: Buffer, scope: Buffer, spans: Buffer, spansStart: number, spansEnd: number): Buffer {
   const spansLen = spansEnd - spansStart;
+  const w = envelopeHeader(resource, scope, spansLen);
+  w.ensure(spansLen);
+  spans.copy(w.buf, w.pos, spansStart, spansEnd);
+  w.pos += spansLen;
+  return w.take();
+}
+
+/** ExportTraceServiceRequest up to where the ScopeSpans.spans fields (`spansLen` bytes) begin. */
+function envelopeHeader(resource: Buffer, scope: Buffer, spansLen: number): ProtoWriter {
   const scopeSpansLen = fieldLen(scope.length) + spansLen;
   const resourceSpansLen = fieldLen(resource.length) + fieldLen(scopeSpansLen);
-  const total = fieldLen(resourceSpansLen);
-  const w = new ProtoWriter(total);
+  const w = new ProtoWriter(64 + resource.length + scope.length);
   w.tag(1, 2);
   w.varint(resourceSpansLen);
   w.bytesField(1, resource);
   w.tag(2, 2);
   w.varint(scopeSpansLen);
   w.bytesField(1, scope);
-  w.ensure(spansLen);
-  spans.copy(w.buf, w.pos, spansStart, spansEnd);
-  w.pos += spansLen;
-  return w.pos === w.buf.length ? w.buf : w.take();
+  return w;
 }
 
 /** The most bytes the envelope of exportTraceRequest takes in front of the spans. */
@@ -287,16 +292,7 @@ export function envelopeRoom(resource: Buffer, scope: Buffer): number {
  * view of `buf`: `buf` must not be reused until it is sent.
  */
 export function envelopeInPlace(resource: Buffer, scope: Buffer, buf: Buffer, room: number, end: number): Buffer {
-  const spansLen = end - room;
-  const scopeSpansLen = fieldLen(scope.length) + spansLen;
-  const resourceSpansLen = fieldLen(resource.length) + fieldLen(scopeSpansLen);
-  const header = new ProtoWriter(64 + resource.length + scope.length);
-  header.tag(1, 2);
-  header.varint(resourceSpansLen);
-  header.bytesField(1, resource);
-  header.tag(2, 2);
-  header.varint(scopeSpansLen);
-  header.bytesField(1, scope);
+  const header = envelopeHeader(resource, scope, end - room);
   const start = room - header.pos;
   if (start < 0) throw new RangeError('envelope larger than the room left for it');
   header.buf.copy(buf, start, 0, header.pos);

@@ -42,11 +42,6 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** A copy of a slice that is a string of its own (V8 compares flat strings much faster than slices). */
-function flat(s: string): string {
-  return JSON.parse(JSON.stringify(s)) as string;
-}
-
 /** A character that, right before a quote, would make the quote part of a prefixed literal or an identifier. */
 function isPrefix(c: number): boolean {
   return c >= 128 || isDigit(c) || c === 36 || c === 95 || ((c | 0x20) >= 97 && (c | 0x20) <= 122) || c === 38;
@@ -73,12 +68,12 @@ export function templateOf<T>(text: string, replaced: readonly number[], spans: 
     if (c === QUOTE) strings.push(true);
     else if (isDigit(c) || c === DOT) strings.push(false);
     else return null;
-    segments.push(flat(text.slice(at, start)));
+    segments.push(text.slice(at, start));
     literalEnds.push(end);
     literalLengths.push(end - start);
     at = end;
   }
-  segments.push(flat(text.slice(at)));
+  segments.push(text.slice(at));
   return { segments, strings, literalEnds, literalLengths, spans, shifts: new Float64Array(strings.length), value };
 }
 
@@ -89,6 +84,7 @@ export function matchTemplate<T>(template: ShapeTemplate<T>, text: string): numb
   // shifts[k]: how far the template's positions after literal k moved (its length difference, accumulated).
   const shifts = template.shifts;
   let shift = 0;
+  let moved = false;
   let at = 0;
   for (let k = 0; k < n; k++) {
     const segment = segments[k]!;
@@ -105,14 +101,16 @@ export function matchTemplate<T>(template: ShapeTemplate<T>, text: string): numb
       end = scanNumber(text, at);
     }
     if (end < 0) return null;
-    shift += end - at - literalLengths[k]!;
+    const delta = end - at - literalLengths[k]!;
+    if (delta !== 0) moved = true;
+    shift += delta;
     shifts[k] = shift;
     at = end;
   }
   const last = segments[n]!;
   if (text.length - at !== last.length || text.slice(at) !== last) return null;
   const spans = template.spans;
-  if (shift === 0 && (n === 0 || shifts.every((v) => v === 0))) return spans.slice();
+  if (!moved) return spans.slice();
   // A span boundary is never inside a literal: it moves by the shift of the last literal before it.
   const out = new Array<number>(spans.length);
   const ends = template.literalEnds;
