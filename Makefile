@@ -32,7 +32,7 @@ $(DEPS_STAMP): package-lock.json package.json sidecar/package.json operator/pack
 deps: $(DEPS_STAMP) ## Install npm dependencies (npm ci)
 
 .PHONY: build
-build: deps ## Compile TypeScript (sidecar, operator)
+build: deps native ## Compile TypeScript (sidecar, operator) and the sidecar's C addon
 	tsc -b sidecar operator
 
 .PHONY: lint
@@ -49,7 +49,7 @@ unit: deps ## Unit tests only (fast, no servers)
 	vitest run --project unit
 
 .PHONY: test
-test: lint typecheck build native tools ## Lint, typecheck, build, the C addon, the Go-built e2e tools, then all unit and integration tests
+test: lint typecheck build tools ## Lint, typecheck, build, the C addon, the Go-built e2e tools, then all unit and integration tests
 	@mkdir -p $(REPORT_DIR)
 	@rc=0; vitest run --reporter=default --reporter=json --outputFile.json=$(REPORT_DIR)/vitest.json || rc=$$?; \
 	  node scripts/test-summary.mjs $(REPORT_DIR)/vitest.json; exit $$rc
@@ -59,7 +59,7 @@ demo: build ## Local PostgreSQL with sample data, the sidecar in front, psql thr
 	node --import tsx e2e/demo/demo.ts
 
 .PHONY: bench
-bench: build native ## Benchmarks: direct vs pgbouncer vs sidecar; writes docs/benchmarks.md
+bench: build ## Benchmarks: direct vs pgbouncer vs sidecar; writes docs/benchmarks.md
 	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer from Debian"; apt-get install -y -qq pgbouncer >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbouncer; }; }
 	node --import tsx e2e/bench/run.ts
 
@@ -71,16 +71,16 @@ bench-masking: build ## Masking throughput: 1M rows with 2 of 5 columns masked, 
 .PHONY: bench-controlplane
 bench-controlplane: build ## Control plane: 1,000 gRPC streams, policy-edit delivery p50/p99; writes docs/benchmarks.md
 	node --import tsx e2e/bench/controlplane.ts
-NODE_INCLUDE := $(firstword $(wildcard $(CURDIR)/.tools/node/include/node) $(wildcard $(dir $(shell command -v node))../include/node))
+NODE_INCLUDE = $(firstword $(wildcard $(CURDIR)/.tools/node/include/node) $(wildcard $(dir $(shell command -v node))../include/node))
 NATIVE_OUT := sidecar/native/build/fdio.node
 
-$(NATIVE_OUT): sidecar/native/fdio.c
+$(NATIVE_OUT): sidecar/native/fdio.c $(NODE_STAMP)
 	@command -v gcc >/dev/null || { echo "installing gcc from Debian"; apt-get install -y -qq gcc libc6-dev >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }; }
 	@mkdir -p $(dir $@)
 	gcc -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
 
 .PHONY: native
-native: $(NATIVE_OUT) ## Optional C addon for the sidecar's socket I/O (--native-io; needs gcc)
+native: $(NATIVE_OUT) ## The sidecar's C addon for socket I/O (ADR 0022; needs gcc, installed from Debian if missing)
 
 .PHONY: crds
 crds: build ## Generate crds/*.yaml and charts/dbward/crds/ from the zod schemas

@@ -19,6 +19,25 @@
  *                               iteration (uv_check) that runs nextTick + microtasks
  *   readBuffer                  the one Buffer every onData view is read into (reused)
  *
+ * The pass-through fast path (docs/adr/0010, "Frame splitting in C"):
+ *   open(fd, onData(buf, n, start), onClose, onDrain, stats)  stats: a Uint32Array(258) the
+ *                               addon writes while the transport is in fast mode (below)
+ *   link(a, b)                  pairs two transports: in fast mode, a's frames go to b and b's to a
+ *   fast(h, table, maxLength)   fast mode on: every read of h is split into PostgreSQL messages
+ *                               (type byte, int32 length) in C; a message whose type has a non-zero
+ *                               entry in `table` (a Uint8Array(256)) and whose length is in
+ *                               [4, maxLength] is written to the linked transport as the bytes
+ *                               read, without calling JavaScript. The first message that is not
+ *                               (or any message after fast(h, null)) ends fast mode: everything from
+ *                               its first byte on goes to onData, which may then see start > 0.
+ *   fast(h, null)               fast mode off at the next message boundary: true when it is off
+ *                               now; false when a message is still being forwarded, in which case
+ *                               an onData (possibly empty) marks the hand-over.
+ *   stats[type]                 messages of each type forwarded in fast mode (JS may reset them)
+ *   stats[256]                  1 while fast mode is inside a message (a partial header is held,
+ *                               or body bytes are still to come), else 0
+ *   stats[257]                  the status byte of the last ReadyForQuery ('Z') forwarded
+ *
  * Both functions dup() the descriptors they are given: the caller then destroys its Node socket
  * (its close() does not shut the connection down while the dup is open). Every callback is
  * invoked from the loop, never from inside write()/close().
@@ -31,12 +50,18 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define READ_SIZE 65536
+/* Room before a read for a message header held back from the previous read (fast mode). */
+#define HEADROOM 8
+#define STAT_PARTIAL 256
+#define STAT_READY_STATUS 257
+#define STATS_LENGTH 258
 
 /* ---------- a byte queue ---------- */
 
@@ -343,7 +368,7 @@ static napi_value js_splice(napi_env env, napi_callback_info info) {
 
 /* ---------- (b) a transport with JavaScript callbacks ---------- */
 
-typedef struct {
+typedef struct transport {
   napi_env env;
   int fd;
   uv_poll_t poll;
@@ -356,16 +381,32 @@ typedef struct {
   int closing;
   int need_drain;
   int err;
-  napi_ref on_data, on_close, on_drain, self;
+  napi_ref on_data, on_close, on_drain, self, stats_ref;
   napi_async_context ctx;
+  /* fast mode (see the header) */
+  struct transport *peer; /* linked transport: where fast mode forwards */
+  int fast;               /* reads are split and forwarded in C */
+  int slow_requested;     /* fast(h, null) while inside a message: hand over at its end */
+  uint8_t pass[256];      /* types fast mode forwards */
+  uint32_t max_len;       /* longer messages go to JavaScript */
+  uint8_t hdr[5];         /* a message header split across reads, held back */
+  int hdr_len;
+  uint32_t remain;        /* body bytes of the current message still to forward */
+  int note_status;        /* the next body byte is a ReadyForQuery status */
+  uint32_t *stats;        /* STATS_LENGTH entries, owned by the Uint32Array behind stats_ref */
 } transport_t;
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events);
 
+/* In fast mode a transport reads only while its peer has nothing queued (like splice). */
+static int fast_blocked(const transport_t *t) {
+  return t->fast && t->peer != NULL && t->peer->out.len > 0;
+}
+
 static void transport_update(transport_t *t) {
   int want = 0;
   if (!t->closing) {
-    if (!t->paused && !t->eof) want |= UV_READABLE;
+    if (!t->paused && !t->eof && !fast_blocked(t)) want |= UV_READABLE;
     if (t->out.len > 0) want |= UV_WRITABLE;
   }
   if (want == t->events) return;
@@ -389,15 +430,28 @@ static void transport_closed_cb(uv_handle_t *handle) {
   napi_delete_reference(env, t->on_data);
   napi_delete_reference(env, t->on_close);
   if (t->on_drain != NULL) napi_delete_reference(env, t->on_drain);
-  t->on_data = t->on_close = t->on_drain = NULL;
+  if (t->stats_ref != NULL) napi_delete_reference(env, t->stats_ref);
+  t->on_data = t->on_close = t->on_drain = t->stats_ref = NULL;
+  t->stats = NULL;
   napi_async_destroy(env, t->ctx);
   napi_ref self = t->self;
   t->self = NULL;
   napi_delete_reference(env, self); /* the handle may now be collected; its finalizer frees t */
 }
 
+static void transport_unlink(transport_t *t) {
+  transport_t *o = t->peer;
+  if (o == NULL) return;
+  t->peer = NULL;
+  if (o->peer == t) {
+    o->peer = NULL;
+    transport_update(o); /* it may have waited for this one's queue */
+  }
+}
+
 static void transport_close(transport_t *t, int err) {
   if (t->closing) return;
+  transport_unlink(t);
   t->closing = 1;
   t->err = err;
   t->events = 0;
@@ -415,6 +469,7 @@ static void transport_finalize(napi_env env, void *data, void *hint) {
 
 static void transport_after_flush(transport_t *t) {
   if (t->out.len > 0 || t->closing) return;
+  if (t->peer != NULL && t->peer->fast) transport_update(t->peer); /* it waited for this queue */
   if (t->eof) {
     transport_close(t, 0);
     return;
@@ -434,6 +489,92 @@ static void transport_after_flush(transport_t *t) {
   }
 }
 
+static void transport_deliver(transport_t *t, size_t start, size_t end) {
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[3];
+  napi_get_reference_value(env, read_buffer_ref, &argv[0]);
+  napi_create_int32(env, (int32_t)(end - start), &argv[1]);
+  napi_create_int32(env, (int32_t)start, &argv[2]);
+  invoke(env, t->ctx, t->on_data, 3, argv);
+  napi_close_handle_scope(env, scope);
+}
+
+/* Fast mode leaves at a message boundary; from here on onData gets the bytes. */
+static void fast_leave(transport_t *t) {
+  t->fast = 0;
+  t->slow_requested = 0;
+}
+
+/* Writes read_buffer[from, to) to the peer, or drops it when the peer is gone or ending (as
+ * write() on it would). 0, or -1 when t was closed because the write failed. */
+static int fast_forward(transport_t *t, size_t from, size_t to) {
+  transport_t *o = t->peer;
+  if (to <= from || o == NULL || o->closing || o->ending) return 0;
+  int r = write_or_queue(o->fd, &o->out, read_buffer_data + from, to - from);
+  if (r < 0) {
+    transport_close(o, -r);
+    return 0;
+  }
+  if (o->out.len > 0) transport_update(o); /* POLLOUT; t stops reading until o drains */
+  return 0;
+}
+
+/*
+ * Splits read_buffer[start, end) into messages and forwards those fast mode may pass, in one write
+ * per run. Returns where JavaScript takes over (end when it does not), with *deliver set when
+ * onData must be called (a hand-over, possibly of zero bytes after fast(h, null)).
+ */
+static size_t fast_input(transport_t *t, size_t start, size_t end, int *deliver) {
+  const uint8_t *b = (const uint8_t *)read_buffer_data;
+  size_t p = start;
+  *deliver = 0;
+  for (;;) {
+    if (t->remain > 0) {
+      size_t k = end - p < t->remain ? end - p : t->remain;
+      if (k > 0 && t->note_status) {
+        t->stats[STAT_READY_STATUS] = b[p];
+        t->note_status = 0;
+      }
+      p += k;
+      t->remain -= (uint32_t)k;
+      if (t->remain > 0) break; /* the read ended inside this body */
+    }
+    if (t->slow_requested) {
+      fast_forward(t, start, p);
+      fast_leave(t);
+      *deliver = 1;
+      t->stats[STAT_PARTIAL] = 0;
+      return p;
+    }
+    if (p == end) break;
+    if (end - p < 5) {
+      t->hdr_len = (int)(end - p);
+      memcpy(t->hdr, b + p, end - p);
+      fast_forward(t, start, p);
+      t->stats[STAT_PARTIAL] = 0; /* nothing of it was forwarded yet */
+      return end;
+    }
+    uint8_t type = b[p];
+    uint32_t len = ((uint32_t)b[p + 1] << 24) | ((uint32_t)b[p + 2] << 16) | ((uint32_t)b[p + 3] << 8) | b[p + 4];
+    if (!t->pass[type] || len < 4 || len > t->max_len) {
+      fast_forward(t, start, p);
+      fast_leave(t);
+      *deliver = 1;
+      t->stats[STAT_PARTIAL] = 0;
+      return p;
+    }
+    t->stats[type]++;
+    t->note_status = type == 'Z' && len > 4;
+    t->remain = len - 4;
+    p += 5;
+  }
+  fast_forward(t, start, p);
+  t->stats[STAT_PARTIAL] = t->remain > 0;
+  return end;
+}
+
 static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
   transport_t *t = handle->data;
   if (t->closing) return;
@@ -450,9 +591,11 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
     transport_after_flush(t);
     if (t->closing) return;
   }
-  if ((events & UV_READABLE) && !t->paused && !t->eof) {
+  if ((events & UV_READABLE) && !t->paused && !t->eof && !fast_blocked(t)) {
+    /* A header held back in fast mode is put back in front of what is read next. */
+    size_t at = t->hdr_len > 0 ? HEADROOM : 0;
     ssize_t n;
-    do n = read(t->fd, read_buffer_data, READ_SIZE);
+    do n = read(t->fd, read_buffer_data + at, READ_SIZE - at);
     while (n < 0 && errno == EINTR);
     if (n == 0) {
       /* Like a Node socket without allowHalfOpen: what is queued is still written, then close. */
@@ -467,14 +610,19 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
         return;
       }
     } else {
-      napi_env env = t->env;
-      napi_handle_scope scope;
-      napi_open_handle_scope(env, &scope);
-      napi_value argv[2];
-      napi_get_reference_value(env, read_buffer_ref, &argv[0]);
-      napi_create_int32(env, (int32_t)n, &argv[1]);
-      invoke(env, t->ctx, t->on_data, 2, argv);
-      napi_close_handle_scope(env, scope);
+      size_t start = at, end = at + (size_t)n;
+      if (t->hdr_len > 0) {
+        start -= (size_t)t->hdr_len;
+        memcpy(read_buffer_data + start, t->hdr, (size_t)t->hdr_len);
+        t->hdr_len = 0;
+      }
+      int deliver = 1;
+      if (t->fast) {
+        start = fast_input(t, start, end, &deliver);
+        if (t->closing) return;
+      }
+      if (deliver) transport_deliver(t, start, end);
+      if (t->closing) return;
     }
   }
   transport_update(t);
@@ -489,14 +637,30 @@ static transport_t *get_transport(napi_env env, napi_value v) {
   return p;
 }
 
+/* The data of a Uint32Array of at least STATS_LENGTH entries, or NULL. */
+static uint32_t *stats_array(napi_env env, napi_value v) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return NULL;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok) return NULL;
+  if (type != napi_uint32_array || length < STATS_LENGTH || data == NULL) return NULL;
+  return data;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
+  napi_valuetype drain_type = napi_undefined;
+  if (argc > 3) napi_typeof(env, argv[3], &drain_type);
+  uint32_t *stats = argc > 4 ? stats_array(env, argv[4]) : NULL;
   if (argc < 3 || !arg_int(env, argv[0], &fd) || !is_function(env, argv[1]) || !is_function(env, argv[2]) ||
-      (argc > 3 && !is_function(env, argv[3])))
-    return throw_error(env, "ERR_INVALID_ARG_TYPE", "open(fd: number, onData: function, onClose: function, onDrain?: function)");
+      (drain_type != napi_undefined && drain_type != napi_function) || (argc > 4 && stats == NULL))
+    return throw_error(env, "ERR_INVALID_ARG_TYPE",
+                       "open(fd: number, onData: function, onClose: function, onDrain?: function, stats?: Uint32Array(258))");
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_error(env, "ERR_FDIO", "no event loop");
   transport_t *t = calloc(1, sizeof *t);
@@ -515,7 +679,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   t->poll.data = t;
   napi_create_reference(env, argv[1], 1, &t->on_data);
   napi_create_reference(env, argv[2], 1, &t->on_close);
-  if (argc > 3) napi_create_reference(env, argv[3], 1, &t->on_drain);
+  if (drain_type == napi_function) napi_create_reference(env, argv[3], 1, &t->on_drain);
+  if (stats != NULL) {
+    napi_create_reference(env, argv[4], 1, &t->stats_ref); /* keeps the memory alive until close */
+    t->stats = stats;
+  }
   napi_value name, handle;
   napi_create_string_utf8(env, "dbward.fdio.transport", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &t->ctx);
@@ -608,6 +776,70 @@ static napi_value js_resume(napi_env env, napi_callback_info info) { return tran
 static napi_value js_close(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_CLOSE); }
 static napi_value js_queued(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_QUEUED); }
 
+static napi_value js_link(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_error(env, "ERR_INVALID_ARG_TYPE", "link(a, b)");
+  transport_t *a = get_transport(env, argv[0]);
+  if (a == NULL) return NULL;
+  transport_t *b = get_transport(env, argv[1]);
+  if (b == NULL) return NULL;
+  if (a == b) return throw_error(env, "ERR_INVALID_ARG_VALUE", "link(): a transport cannot be linked to itself");
+  if (a->closing || b->closing) return throw_error(env, "ERR_FDIO", "link(): the transport is closed");
+  transport_unlink(a);
+  transport_unlink(b);
+  a->peer = b;
+  b->peer = a;
+  return NULL;
+}
+
+static napi_value js_fast(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_error(env, "ERR_INVALID_ARG_TYPE", "fast(handle, table: Uint8Array(256) | null, maxLength?: number)");
+  transport_t *t = get_transport(env, argv[0]);
+  if (t == NULL) return NULL;
+  napi_valuetype table_type;
+  napi_typeof(env, argv[1], &table_type);
+  napi_value result;
+  if (table_type == napi_null) {
+    if (t->fast && t->remain > 0) {
+      t->slow_requested = 1;
+      napi_get_boolean(env, false, &result);
+      return result;
+    }
+    fast_leave(t);
+    transport_update(t);
+    napi_get_boolean(env, true, &result);
+    return result;
+  }
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  double max_len = 0;
+  if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      length != 256 || argc < 3 || napi_get_value_double(env, argv[2], &max_len) != napi_ok || !(max_len >= 4) ||
+      max_len > 4294967295.0)
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "fast(handle, table: Uint8Array(256) | null, maxLength: number in [4, 2^32))");
+  if (t->stats == NULL) return throw_error(env, "ERR_FDIO", "fast(): the transport was opened without a stats array");
+  if (t->peer == NULL) return throw_error(env, "ERR_FDIO", "fast(): the transport is not linked");
+  if (t->closing) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  memcpy(t->pass, data, 256);
+  t->max_len = (uint32_t)max_len;
+  t->slow_requested = 0;
+  t->fast = 1;
+  transport_update(t);
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
 static napi_value js_set_call_mode(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -636,7 +868,7 @@ NAPI_MODULE_INIT() {
   } fns[] = {
       {"splice", js_splice}, {"open", js_open},   {"write", js_write}, {"end", js_end},
       {"pause", js_pause},   {"resume", js_resume}, {"close", js_close}, {"queued", js_queued},
-      {"setCallMode", js_set_call_mode},
+      {"setCallMode", js_set_call_mode}, {"link", js_link}, {"fast", js_fast},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { parseCli, USAGE, type SidecarConfig } from './config/cli.js';
+import { parseCli, USAGE, type NativeIoMode, type SidecarConfig } from './config/cli.js';
 import { ConfigError } from './config/errors.js';
 import { AdminServer } from './admin/server.js';
 import { createAudit, resolveAuditConfig, type Audit, type AuditConfig } from './audit/index.js';
@@ -17,15 +17,26 @@ import { ProxyServer } from './session/server.js';
 
 const VERSION = '0.1.0';
 
-/** --native-io: the C addon, or undefined (with a warning) when it is not built: sessions then use Node sockets. */
-function loadNativeIo(log: Logger): Fdio | undefined {
+/**
+ * The C addon for plain-TCP sessions (ADR 0022): `auto` loads it on Linux and quietly uses Node
+ * sockets when it is not built; `on` (--native-io) warns when it cannot be loaded; `off` never loads it.
+ */
+function loadNativeIo(mode: NativeIoMode, log: Logger): Fdio | undefined {
+  if (mode === 'off' || (mode === 'auto' && process.platform !== 'linux')) return undefined;
   try {
     return loadFdio();
   } catch (error) {
     if (!(error instanceof FdioUnavailable)) throw error;
-    log.warn({ err: error.message }, '--native-io: falling back to Node sockets');
+    if (mode === 'on') log.warn({ err: error.message }, '--native-io: falling back to Node sockets');
+    else log.info({ err: error.message }, 'native I/O addon not built: sessions use Node sockets');
     return undefined;
   }
+}
+
+/** How sessions do their socket I/O, for the start-up line. */
+function nativeIoState(mode: NativeIoMode, loaded: boolean): string {
+  if (loaded) return 'on (sessions with plain TCP on both legs)';
+  return mode === 'off' ? 'off (Node sockets)' : 'unavailable (Node sockets)';
 }
 
 async function main(): Promise<void> {
@@ -56,7 +67,7 @@ async function main(): Promise<void> {
   const runtime = policy?.runtime ?? controlPlane?.runtime;
   const policyVersion = (): string | undefined => policy?.watcher.current?.version ?? controlPlane?.client.inForce?.version;
   const audit = await startAudit(config, auditConfig, runtime, policyVersion, log);
-  const nativeIo = config.nativeIo ? loadNativeIo(log) : undefined;
+  const nativeIo = loadNativeIo(config.nativeIo, log);
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -115,7 +126,7 @@ async function main(): Promise<void> {
       sslmode: config.upstream.sslmode,
       auth: config.upstream.credentials === undefined ? 'pass-through' : 'credential-injection',
       clientTls: clientTls !== undefined,
-      nativeIo: !config.nativeIo ? undefined : nativeIo === undefined ? 'unavailable (Node sockets)' : 'on (sessions with plain TCP on both legs)',
+      nativeIo: nativeIoState(config.nativeIo, nativeIo !== undefined),
       mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       controlPlane: config.controlPlane?.target,
       policyVersion: policyVersion(),

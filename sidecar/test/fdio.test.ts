@@ -9,7 +9,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked } from '../../e2e/harness/index.js';
-import { loadFdio, type Fdio } from '../src/net/fdio.js';
+import { loadFdio, type Fdio, type FdioHandle } from '../src/net/fdio.js';
 import { NativeSocket } from '../src/net/native-socket.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -151,5 +151,202 @@ describe('fdio.splice', () => {
     while (spliceClosed.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(spliceClosed).toEqual([0]);
+  });
+});
+
+describe('fdio fast mode (link + fast)', () => {
+  /** A message: type byte, int32 length (body + 4), body. */
+  function msg(type: string, body: Buffer | string = ''): Buffer {
+    const b = typeof body === 'string' ? Buffer.from(body) : body;
+    const head = Buffer.alloc(5);
+    head[0] = type.charCodeAt(0);
+    head.writeInt32BE(b.length + 4, 1);
+    return Buffer.concat([head, b]);
+  }
+
+  function table(types: string): Uint8Array {
+    const t = new Uint8Array(256);
+    for (const c of types) t[c.charCodeAt(0)] = 1;
+    return t;
+  }
+
+  const tick = (ms = 5): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function until(check: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await tick(10);
+    }
+  }
+
+  /**
+   * client <-> [front | link | back] <-> server: `front` and `back` are NativeSockets linked for
+   * fast mode; what the addon hands back is collected per side.
+   */
+  async function linked(): Promise<{
+    client: Socket;
+    server: Socket;
+    front: NativeSocket;
+    back: NativeSocket;
+    toServer: Buffer[];
+    toClient: Buffer[];
+    frontReads: Buffer[];
+    backReads: Buffer[];
+  }> {
+    const a = await pair();
+    const b = await pair();
+    const frontReads: Buffer[] = [];
+    const backReads: Buffer[] = [];
+    const front = NativeSocket.adopt(fdio, a.ours)!;
+    const back = NativeSocket.adopt(fdio, b.ours)!;
+    front.readWith((c) => frontReads.push(Buffer.from(c)));
+    back.readWith((c) => backReads.push(Buffer.from(c)));
+    NativeSocket.link(front, back);
+    cleanups.push(() => {
+      front.destroy();
+      back.destroy();
+    });
+    const toServer: Buffer[] = [];
+    const toClient: Buffer[] = [];
+    b.peer.on('data', (c: Buffer) => toServer.push(c));
+    a.peer.on('data', (c: Buffer) => toClient.push(c));
+    return { client: a.peer, server: b.peer, front, back, toServer, toClient, frontReads, backReads };
+  }
+
+  const total = (chunks: Buffer[]): number => chunks.reduce((n, c) => n + c.length, 0);
+
+  it('forwards allowed messages in C and counts them; the first other message and all after it reach the reader', async () => {
+    const s = await linked();
+    s.front.goFast(table('QPBES'), 1 << 20);
+    expect(s.front.fast).toBe(true);
+    const passed = Buffer.concat([msg('Q', 'select 1\0'), msg('P', '\0select $1\0\0\0'), msg('S')]);
+    const rest = Buffer.concat([msg('X'), msg('Q', 'select 2\0')]);
+    s.client.write(Buffer.concat([passed, rest]));
+    await until(() => total(s.toServer) === passed.length && total(s.frontReads) === rest.length, 'the split');
+    expect(Buffer.concat(s.toServer).equals(passed)).toBe(true);
+    expect(Buffer.concat(s.frontReads).equals(rest)).toBe(true);
+    expect([s.front.takeFastCount(0x51), s.front.takeFastCount(0x50), s.front.takeFastCount(0x53)]).toEqual([1, 1, 1]);
+    expect(s.front.takeFastCount(0x51)).toBe(0); // taken
+    expect(s.front.fastMessages).toBe(3);
+    expect(s.front.fast).toBe(false);
+    expect(s.front.fastHandovers).toBe(1);
+    // Out of fast mode, everything goes to the reader.
+    s.client.write(msg('Q', 'select 3\0'));
+    await until(() => total(s.frontReads) === rest.length + 14, 'a slow read');
+    expect(total(s.toServer)).toBe(passed.length);
+  });
+
+  it('splits headers and bodies that arrive a byte at a time, and records the last ReadyForQuery status', async () => {
+    const s = await linked();
+    s.back.goFast(table('TDCZ'), 1 << 20);
+    const stream = Buffer.concat([msg('T', 'row description'), msg('D', 'a data row'), msg('C', 'SELECT 1\0'), msg('Z', 'T'), msg('Z', 'E')]);
+    let sawPartial = false;
+    for (const byte of stream) {
+      s.server.write(Buffer.from([byte]));
+      await tick(2);
+      if (s.back.fastPartial) sawPartial = true;
+    }
+    await until(() => total(s.toClient) === stream.length, 'all bytes');
+    expect(Buffer.concat(s.toClient).equals(stream)).toBe(true);
+    expect(s.backReads).toEqual([]);
+    expect(sawPartial).toBe(true);
+    expect(s.back.fastPartial).toBe(false);
+    expect(s.back.takeFastCount(0x5a)).toBe(2);
+    expect(String.fromCharCode(s.back.fastReadyStatus)).toBe('E');
+    expect(s.back.fast).toBe(true);
+  });
+
+  it('hands over a message whose length is invalid or above the limit', async () => {
+    const s = await linked();
+    s.front.goFast(table('Q'), 100);
+    const big = msg('Q', Buffer.alloc(200, 0x61));
+    s.client.write(Buffer.concat([msg('Q', 'ok\0'), big]));
+    await until(() => total(s.frontReads) === big.length, 'the hand-over');
+    expect(Buffer.concat(s.frontReads).equals(big)).toBe(true);
+    expect(Buffer.concat(s.toServer).equals(msg('Q', 'ok\0'))).toBe(true);
+
+    s.frontReads.length = 0;
+    s.front.goFast(table('Q'), 100);
+    const bad = Buffer.from([0x51, 0, 0, 0, 3]); // length 3 < 4
+    s.client.write(bad);
+    await until(() => total(s.frontReads) === bad.length, 'the invalid length');
+    expect(Buffer.concat(s.frontReads).equals(bad)).toBe(true);
+  });
+
+  it('leaveFast() inside a message: the message is finished in C, then an (empty) read marks the hand-over', async () => {
+    const s = await linked();
+    s.front.goFast(table('Qd'), 1 << 20);
+    const first = msg('d', Buffer.alloc(1000, 0x62));
+    s.client.write(first.subarray(0, 300));
+    await until(() => s.front.fastPartial, 'the first part');
+    expect(s.front.leaveFast()).toBe(false);
+    expect(s.front.fast).toBe(true);
+    const second = msg('Q', 'after\0');
+    s.client.write(Buffer.concat([first.subarray(300), second]));
+    await until(() => total(s.frontReads) === second.length, 'the hand-over');
+    expect(Buffer.concat(s.toServer).equals(first)).toBe(true);
+    expect(s.front.fast).toBe(false);
+    expect(s.front.fastHandovers).toBe(1);
+    // At a boundary, leaveFast() is immediate.
+    s.front.goFast(table('Q'), 100);
+    expect(s.front.leaveFast()).toBe(true);
+    expect(s.front.fast).toBe(false);
+  });
+
+  it('a held header is handed over with the rest when fast mode ends between its bytes', async () => {
+    const s = await linked();
+    s.front.goFast(table('Q'), 100);
+    const m = msg('Q', 'select 1\0');
+    s.client.write(m.subarray(0, 3));
+    await tick(50);
+    expect(total(s.toServer)).toBe(0); // a partial header is held, not forwarded
+    expect(s.front.leaveFast()).toBe(true);
+    s.client.write(m.subarray(3));
+    await until(() => total(s.frontReads) === m.length, 'the whole message');
+    expect(Buffer.concat(s.frontReads).equals(m)).toBe(true);
+  });
+
+  it('streams a 16 MB message while the receiver does not read, queueing at most one read', async () => {
+    const s = await linked();
+    s.front.goFast(table('d'), 64 << 20);
+    s.server.pause();
+    const body = randomBytes(16 * 1024 * 1024);
+    const whole = msg('d', body);
+    s.client.write(whole);
+    await tick(300);
+    expect(s.back.writableLength).toBeLessThanOrEqual(fdio.readSize);
+    expect(total(s.toServer)).toBe(0);
+    s.server.resume();
+    await until(() => total(s.toServer) === whole.length, 'the whole message');
+    expect(Buffer.concat(s.toServer).equals(whole)).toBe(true);
+    expect(s.front.takeFastCount(0x64)).toBe(1);
+  });
+
+  it('drops what it would forward to a closed peer, and keeps serving', async () => {
+    const s = await linked();
+    s.front.goFast(table('Q'), 100);
+    const closed = once(s.back, 'close');
+    s.back.destroy();
+    await closed;
+    s.client.write(msg('Q', 'lost\0'));
+    await tick(50);
+    expect(s.front.takeFastCount(0x51)).toBe(1);
+    expect(s.front.destroyed).toBe(false);
+    const frontClosed = once(s.front, 'close');
+    s.client.end();
+    await frontClosed;
+  });
+
+  it('refuses bad arguments with a clear error', async () => {
+    const s = await linked();
+    const handle = (s.front as unknown as { handle: FdioHandle }).handle;
+    expect(() => fdio.fast(handle, new Uint8Array(10), 100)).toThrow(/Uint8Array\(256\)/);
+    expect(() => fdio.fast(handle, new Uint8Array(256), 2)).toThrow(/maxLength/);
+    expect(() => fdio.link(handle, handle)).toThrow(/itself/);
+    const { ours } = await pair();
+    const unlinked = NativeSocket.adopt(fdio, ours)!;
+    cleanups.push(() => unlinked.destroy());
+    expect(() => unlinked.goFast(new Uint8Array(256), 100)).toThrow(/not linked/);
   });
 });

@@ -1,8 +1,12 @@
 /**
- * --native-io (docs/adr/0010-node-data-plane-floor.md): sessions with plain TCP on both legs do
- * their socket I/O through the C addon (built here with `make native`), everything else stays on
- * Node sockets, and what clients see is the same as directly.
+ * Native I/O (docs/adr/0010-node-data-plane-floor.md, 0022): sessions with plain TCP on both legs
+ * do their socket I/O through the C addon (built here with `make native`), by default; everything
+ * else stays on Node sockets, and what clients see is the same as directly. Pass-through sessions
+ * (no policy, no audit) let the addon relay whole messages itself (fast mode).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +18,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let db: PgCluster;
 let native: RunningSidecar;
 let nativeWithTls: RunningSidecar;
+let byDefault: RunningSidecar;
+let nodeSockets: RunningSidecar;
+let withPolicy: RunningSidecar;
+const policyDir = mkdtempSync(join(tmpdir(), 'dbward-native-io-'));
 
 beforeAll(async () => {
   await runChecked('make', ['-s', 'native'], { cwd: ROOT, timeoutMs: 60_000 });
@@ -24,13 +32,34 @@ beforeAll(async () => {
   native = await startSidecar({ upstream, args: ['--native-io', '--log-level', 'debug'], name: 'sidecar-native' });
   const leaf = db.tls!.leaves['sidecar']!;
   nativeWithTls = await startSidecar({ upstream, args: ['--log-level', 'debug', '--tls-cert', leaf.cert, '--tls-key', leaf.key], env: { DBWARD_NATIVE_IO: '1' }, name: 'sidecar-native-tls' });
+  byDefault = await startSidecar({ upstream, args: ['--log-level', 'debug'], env: { DBWARD_NATIVE_IO: undefined }, name: 'sidecar-default-io' });
+  nodeSockets = await startSidecar({ upstream, args: ['--log-level', 'debug', '--no-native-io'], name: 'sidecar-node-io' });
+  const policy = join(policyDir, 'allow-all.yaml');
+  writeFileSync(policy, 'apiVersion: dbward.io/v1alpha1\nkind: DataAccessPolicy\nmetadata: { name: allow-all }\nspec:\n  classification: { automatic: false }\n');
+  withPolicy = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io', '--policy', policy], name: 'sidecar-native-policy' });
 }, 120_000);
 
 afterAll(async () => {
   await native?.stop();
   await nativeWithTls?.stop();
+  await byDefault?.stop();
+  await nodeSockets?.stop();
+  await withPolicy?.stop();
   await db?.stop();
+  rmSync(policyDir, { recursive: true, force: true });
 });
+
+interface FastCounts {
+  client: number;
+  server: number;
+  clientHandovers: number;
+  serverHandovers: number;
+}
+
+/** The fast-mode counts of every 'session closed' line so far (sessions on the addon only). */
+function closedSessions(sidecar: RunningSidecar): FastCounts[] {
+  return sidecar.logs().filter((l) => l.msg === 'session closed').map((l) => l.fast as FastCounts);
+}
 
 /** The `io` of every 'session ready' log line so far. */
 function sessionIo(sidecar: RunningSidecar): unknown[] {
@@ -73,9 +102,20 @@ async function transcript(config: pg.ClientConfig): Promise<unknown[]> {
 }
 
 describe('--native-io', () => {
-  it('reports the addon at start', () => {
-    const listening = native.logs().find((l) => typeof l.listen === 'string');
-    expect(listening?.nativeIo).toBe('on (sessions with plain TCP on both legs)');
+  it('reports the addon at start: on by default and with --native-io, off with --no-native-io', () => {
+    const state = (s: RunningSidecar): unknown => s.logs().find((l) => typeof l.listen === 'string')?.nativeIo;
+    expect(state(native)).toBe('on (sessions with plain TCP on both legs)');
+    expect(state(byDefault)).toBe('on (sessions with plain TCP on both legs)');
+    expect(state(nodeSockets)).toBe('off (Node sockets)');
+  });
+
+  it('by default a plain session runs on the addon; with --no-native-io on Node sockets; same transcript', async () => {
+    const direct = await transcript(db.clientConfig());
+    const before = [sessionIo(byDefault).length, sessionIo(nodeSockets).length];
+    expect(await transcript({ ...db.clientConfig(), host: byDefault.host, port: byDefault.port })).toEqual(direct);
+    expect(await transcript({ ...db.clientConfig(), host: nodeSockets.host, port: nodeSockets.port })).toEqual(direct);
+    expect(sessionIo(byDefault).slice(before[0])).toEqual(['native']);
+    expect(sessionIo(nodeSockets).slice(before[1])).toEqual(['node']);
   });
 
   it('runs a plain-TCP session on the addon with the same transcript as directly', async () => {
@@ -87,9 +127,10 @@ describe('--native-io', () => {
     expect(sessionIo(native).slice(before)).toEqual(['native']);
   });
 
-  it('pgbench through the addon: every transaction of every client completes', async () => {
+  it('pgbench through the addon: every transaction of every client completes, relayed in fast mode', async () => {
     const env = { ...db.env({ user: 'postgres', database: 'postgres' }) };
     await runChecked('pgbench', ['-i', '-s', '1', '-q'], { env, timeoutMs: 60_000 });
+    const before = closedSessions(native).length;
     for (const mode of ['simple', 'prepared']) {
       const r = await run('pgbench', ['-S', '-n', '-M', mode, '-c', '4', '-j', '2', '-t', '300', '-h', native.host, '-p', String(native.port), '-U', 'postgres', 'postgres'], {
         env: { ...env, PGSSLMODE: 'disable' },
@@ -99,6 +140,40 @@ describe('--native-io', () => {
       expect(r.stdout).toMatch(/number of transactions actually processed: 1200\/1200/);
       expect(r.stdout).toMatch(/number of failed transactions: 0 /);
     }
+    await waitFor(() => closedSessions(native).length >= before + 8);
+    const sessions = closedSessions(native).slice(before);
+    // Simple: one Query per transaction; prepared: Bind, Execute, Sync (after the first Parse).
+    const clientMessages = sessions.reduce((n, s) => n + s.client, 0);
+    const serverMessages = sessions.reduce((n, s) => n + s.server, 0);
+    expect(clientMessages).toBeGreaterThanOrEqual(1200 + 3 * 1200);
+    // Every transaction's reply (RowDescription or BindComplete, DataRow, CommandComplete, ReadyForQuery).
+    expect(serverMessages).toBeGreaterThanOrEqual(4 * 2400);
+    // pgbench sends nothing the session must see before its Terminate.
+    for (const s of sessions) expect(s.clientHandovers).toBe(1);
+  });
+
+  it('an error or a SET reaches the session and fast mode resumes after it; a policy keeps every message in JavaScript', async () => {
+    const before = closedSessions(native).length;
+    const client = new pg.Client({ ...db.clientConfig(), host: native.host, port: native.port });
+    await client.connect();
+    await expect(client.query('select 1 / 0')).rejects.toMatchObject({ code: '22012' });
+    await client.query("set application_name = 'fast-mode test'"); // ParameterStatus from the server
+    for (let i = 0; i < 20; i++) expect((await client.query('select $1::int as n', [i])).rows).toEqual([{ n: i }]);
+    expect((await client.query('show application_name')).rows).toEqual([{ application_name: 'fast-mode test' }]);
+    await client.end();
+    await waitFor(() => closedSessions(native).length > before);
+    const [session] = closedSessions(native).slice(before);
+    expect(session!.serverHandovers).toBeGreaterThanOrEqual(2);
+    // The 20 statements after the hand-overs went through the addon (Parse, Bind, Describe, Execute, Sync each).
+    expect(session!.client).toBeGreaterThanOrEqual(20 * 4);
+
+    const beforePolicy = closedSessions(withPolicy).length;
+    const judged = new pg.Client({ ...db.clientConfig(), host: withPolicy.host, port: withPolicy.port });
+    await judged.connect();
+    expect((await judged.query('select 41 + 1 as n')).rows).toEqual([{ n: 42 }]);
+    await judged.end();
+    await waitFor(() => closedSessions(withPolicy).length > beforePolicy);
+    expect(closedSessions(withPolicy).slice(beforePolicy)).toEqual([{ client: 0, server: 0, clientHandovers: 0, serverHandovers: 0 }]);
   });
 
   it('a client that vanishes ends its server backend; a terminated backend reaches the client as an error', async () => {

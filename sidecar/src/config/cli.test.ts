@@ -26,19 +26,24 @@ function flagOf(fn: () => unknown): string {
 
 describe('parseCli', () => {
   it.each([
-    [[], {}, false],
-    [['--native-io'], {}, true],
-    [[], { DBWARD_NATIVE_IO: '1' }, true],
-    [[], { DBWARD_NATIVE_IO: 'TRUE' }, true],
-    [[], { DBWARD_NATIVE_IO: '0' }, false],
-    [[], { DBWARD_NATIVE_IO: 'false' }, false],
-    [[], { DBWARD_NATIVE_IO: '' }, false],
-    [['--native-io'], { DBWARD_NATIVE_IO: '0' }, true],
+    [[], {}, 'auto'],
+    [['--native-io'], {}, 'on'],
+    [['--no-native-io'], {}, 'off'],
+    [[], { DBWARD_NATIVE_IO: '1' }, 'on'],
+    [[], { DBWARD_NATIVE_IO: 'TRUE' }, 'on'],
+    [[], { DBWARD_NATIVE_IO: 'on' }, 'on'],
+    [[], { DBWARD_NATIVE_IO: '0' }, 'off'],
+    [[], { DBWARD_NATIVE_IO: 'false' }, 'off'],
+    [[], { DBWARD_NATIVE_IO: 'Off' }, 'off'],
+    [[], { DBWARD_NATIVE_IO: 'auto' }, 'auto'],
+    [[], { DBWARD_NATIVE_IO: '' }, 'auto'],
+    [['--native-io'], { DBWARD_NATIVE_IO: '0' }, 'on'],
+    [['--no-native-io'], { DBWARD_NATIVE_IO: '1' }, 'off'],
   ] as const)('--native-io %j with env %j -> %s', (args, env, expected) => {
     expect(run(['--upstream', UPSTREAM, ...args], { ...env }).nativeIo).toBe(expected);
   });
 
-  it('refuses a DBWARD_NATIVE_IO that is not a boolean', () => {
+  it('refuses a DBWARD_NATIVE_IO that is not auto, on or off', () => {
     expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_NATIVE_IO: 'yes please' }))).toBe('DBWARD_NATIVE_IO');
   });
 

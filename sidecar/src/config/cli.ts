@@ -47,9 +47,14 @@ export interface SidecarConfig {
   /** Largest message a client may send (header included). */
   maxClientMessageBytes: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  /** --native-io / DBWARD_NATIVE_IO=1: plain-TCP sessions do their socket I/O through the C addon (docs/adr/0010). */
-  nativeIo: boolean;
+  /**
+   * Socket I/O of plain-TCP sessions through the C addon (docs/adr/0010, 0022): `auto` (default:
+   * on Linux when the addon is built), `on` (--native-io: warn when it is not), `off` (--no-native-io).
+   */
+  nativeIo: NativeIoMode;
 }
+
+export type NativeIoMode = 'auto' | 'on' | 'off';
 
 interface FlagSpec {
   env: string;
@@ -89,7 +94,7 @@ export const USAGE = `usage: dbward-sidecar --upstream postgres://[user[:passwor
                       [--drain-timeout 30s] [--max-message-size 64MB] [--log-level info]
                       [--control-plane host:port --control-plane-token-file token
                        [--control-plane-ca-file ca.pem] [--policy-cache-dir dir]]   (instead of --policy)
-                      [--identity-labels-file /etc/podinfo/labels] [--native-io]
+                      [--identity-labels-file /etc/podinfo/labels] [--[no-]native-io]
 Every flag also reads an environment variable: --upstream -> DBWARD_UPSTREAM, --listen -> DBWARD_LISTEN, ...
 Multi-valued variables (DBWARD_POLICY, DBWARD_IDENTITY) are comma-separated.`;
 
@@ -171,16 +176,18 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
       drainTimeoutMs: parseDuration(one('drain-timeout') ?? '30s', '--drain-timeout'),
       maxClientMessageBytes: parseSize(one('max-message-size') ?? '64MB', '--max-message-size'),
       logLevel: logLevel as SidecarConfig['logLevel'],
-      nativeIo: parsed.values['native-io'] === true || parseBooleanEnv(env['DBWARD_NATIVE_IO'], 'DBWARD_NATIVE_IO'),
+      nativeIo: parsed.values['native-io'] === true ? 'on' : parsed.values['native-io'] === false ? 'off' : parseNativeIoEnv(env['DBWARD_NATIVE_IO']),
     },
   };
 }
 
-/** A boolean environment variable: unset, empty, 0 or false is off; 1 or true is on; anything else is an error. */
-function parseBooleanEnv(value: string | undefined, name: string): boolean {
-  if (value === undefined || value === '' || value === '0' || value.toLowerCase() === 'false') return false;
-  if (value === '1' || value.toLowerCase() === 'true') return true;
-  throw new ConfigError(name, `must be 1, true, 0 or false, got "${value}"`);
+/** DBWARD_NATIVE_IO: unset, empty or auto; 1, true or on; 0, false or off. Anything else is an error. */
+function parseNativeIoEnv(value: string | undefined): NativeIoMode {
+  const v = value?.toLowerCase();
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === '1' || v === 'true' || v === 'on') return 'on';
+  if (v === '0' || v === 'false' || v === 'off') return 'off';
+  throw new ConfigError('DBWARD_NATIVE_IO', `must be auto, 1/true/on or 0/false/off, got "${value}"`);
 }
 
 function parseFlags(argv: readonly string[]) {
@@ -188,6 +195,7 @@ function parseFlags(argv: readonly string[]) {
     args: [...argv],
     strict: true,
     allowPositionals: true,
+    allowNegative: true,
     options: {
       upstream: { type: 'string' },
       policy: { type: 'string', multiple: true },

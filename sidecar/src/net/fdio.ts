@@ -13,7 +13,17 @@ export interface FdioHandle {
 
 /** The addon's interface (sidecar/native/fdio.c documents each function). */
 export interface Fdio {
-  open(fd: number, onData: (buffer: Buffer, length: number) => void, onClose: (errno: number) => void, onDrain?: () => void): FdioHandle;
+  /**
+   * onData gets `length` bytes of `buffer` from `start` (0 except where fast mode hands over).
+   * `stats` (a Uint32Array of {@link FAST_STATS_LENGTH}) is needed for {@link fast}.
+   */
+  open(
+    fd: number,
+    onData: (buffer: Buffer, length: number, start: number) => void,
+    onClose: (errno: number) => void,
+    onDrain?: () => void,
+    stats?: Uint32Array,
+  ): FdioHandle;
   /** True when every byte went to the kernel; false when a tail is queued (or the handle is closed). */
   write(handle: FdioHandle, buffer: Uint8Array, length?: number): boolean;
   end(handle: FdioHandle): void;
@@ -23,10 +33,28 @@ export interface Fdio {
   queued(handle: FdioHandle): number;
   splice(fdA: number, fdB: number, onClose: (errno: number) => void): void;
   setCallMode(mode: 0 | 1 | 2): void;
+  /** Pairs two transports: in fast mode each forwards to the other. */
+  link(a: FdioHandle, b: FdioHandle): void;
+  /**
+   * Fast mode on: reads are split into messages in C, and those whose type has a non-zero entry
+   * in `table` (256 entries) and whose length field is in [4, maxLength] go to the linked
+   * transport without JavaScript. Any other message ends fast mode and reaches onData.
+   * Returns false when the handle is closed.
+   */
+  fast(handle: FdioHandle, table: Uint8Array, maxLength: number): boolean;
+  /** Fast mode off at the next message boundary: true when off now; false when an onData (maybe empty) will mark it. */
+  fast(handle: FdioHandle, table: null): boolean;
   /** The buffer every onData view points into; valid only during the callback. */
   readonly readBuffer: Buffer;
   readonly readSize: number;
 }
+
+/** Length of a transport's stats array: counts per message type, then {@link FAST_STAT_PARTIAL} and {@link FAST_STAT_READY_STATUS}. */
+export const FAST_STATS_LENGTH = 258;
+/** stats[256]: 1 while fast mode has forwarded part of a message and the rest is still to come. */
+export const FAST_STAT_PARTIAL = 256;
+/** stats[257]: the transaction status byte of the last ReadyForQuery forwarded in fast mode. */
+export const FAST_STAT_READY_STATUS = 257;
 
 /** Where `make native` puts the addon (the same relative path from src/ and dist/). */
 export const FDIO_PATH = fileURLToPath(new URL('../../native/build/fdio.node', import.meta.url));

@@ -16,7 +16,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import type { Fdio, FdioHandle } from './fdio.js';
+import { FAST_STAT_PARTIAL, FAST_STAT_READY_STATUS, FAST_STATS_LENGTH, type Fdio, type FdioHandle } from './fdio.js';
 
 /** Like a Node socket: write() asks the producer to wait above this many queued bytes. */
 const HIGH_WATER_MARK = 16 * 1024;
@@ -31,7 +31,13 @@ export function socketFd(socket: Socket): number | undefined {
 export class NativeSocket extends EventEmitter {
   destroyed = false;
   writableNeedDrain = false;
+  /** True while the addon splits and forwards this socket's messages itself (see {@link goFast}). */
+  fast = false;
+  /** Times fast mode handed a message back (to the reader, or as 'data'). */
+  fastHandovers = 0;
+  private fastTaken = 0;
   private readonly handle: FdioHandle;
+  private readonly stats = new Uint32Array(FAST_STATS_LENGTH);
 
   /**
    * Moves a connected TCP socket onto the addon: the addon duplicates its descriptor, then the
@@ -56,12 +62,69 @@ export class NativeSocket extends EventEmitter {
   ) {
     super();
     this.reader = reader;
-    const onData = (buffer: Buffer, length: number): void => {
+    const onData = (buffer: Buffer, length: number, start: number): void => {
+      // The addon calls onData only outside fast mode: a read in fast mode that reaches here is a hand-over.
+      if (this.fast) {
+        this.fast = false;
+        this.fastHandovers++;
+      }
       const reader = this.reader;
-      if (reader !== undefined) reader(buffer.subarray(0, length));
-      else this.emit('data', Buffer.from(buffer.subarray(0, length)));
+      if (reader !== undefined) reader(buffer.subarray(start, start + length));
+      else this.emit('data', Buffer.from(buffer.subarray(start, start + length)));
     };
-    this.handle = fdio.open(fd, onData, (errno) => this.onClose(errno), () => this.onDrain());
+    this.handle = fdio.open(fd, onData, (errno) => this.onClose(errno), () => this.onDrain(), this.stats);
+  }
+
+  /** Pairs two sockets for fast mode: each forwards its messages to the other. */
+  static link(a: NativeSocket, b: NativeSocket): void {
+    a.fdio.link(a.handle, b.handle);
+  }
+
+  /**
+   * Fast mode: from the next read on, the addon forwards messages whose type `table` allows to the
+   * linked socket itself, until one it does not allow arrives; that message and everything after
+   * it reach the reader again, and {@link fast} turns false. Call only at a message boundary.
+   */
+  goFast(table: Uint8Array, maxLength: number): void {
+    if (!this.destroyed && this.fdio.fast(this.handle, table, maxLength)) this.fast = true;
+  }
+
+  /**
+   * Ends fast mode at the next message boundary. True when it ended now; false when a message is
+   * still being forwarded: a (possibly empty) read marks the hand-over.
+   */
+  leaveFast(): boolean {
+    if (!this.fast || this.destroyed) return true;
+    if (!this.fdio.fast(this.handle, null)) return false;
+    this.fast = false;
+    return true;
+  }
+
+  /** Messages of type `code` the addon forwarded in fast mode since the last call. */
+  takeFastCount(code: number): number {
+    const n = this.stats[code]!;
+    if (n !== 0) {
+      this.stats[code] = 0;
+      this.fastTaken += n;
+    }
+    return n;
+  }
+
+  /** Messages the addon forwarded in fast mode so far. */
+  get fastMessages(): number {
+    let n = this.fastTaken;
+    for (let code = 0; code < 256; code++) n += this.stats[code]!;
+    return n;
+  }
+
+  /** True while fast mode has forwarded part of a message and the rest is still to come. */
+  get fastPartial(): boolean {
+    return this.stats[FAST_STAT_PARTIAL] !== 0;
+  }
+
+  /** The transaction status byte of the last ReadyForQuery forwarded in fast mode. */
+  get fastReadyStatus(): number {
+    return this.stats[FAST_STAT_READY_STATUS]!;
   }
 
   /**

@@ -78,6 +78,17 @@ const MAX_SERVER_MESSAGE = 1024 * 1024 * 1024 + 5;
 /** Frontend message types accepted after authentication. Anything else is a protocol violation. */
 const FRONTEND_TYPES = new Set<number>(Object.values(Frontend));
 
+/**
+ * Fast mode (--native-io, sessions with no policy and no audit; docs/adr/0010): the client
+ * messages the addon forwards without the session. Terminate and unknown types still reach it.
+ */
+const FAST_CLIENT_TYPES = new Uint8Array(256);
+for (const code of FRONTEND_TYPES) if (code !== Frontend.Terminate) FAST_CLIENT_TYPES[code] = 1;
+/** ... and the server messages: all but ErrorResponse (a FATAL is noted) and ParameterStatus (recorded). */
+const FAST_SERVER_TYPES = new Uint8Array(256).fill(1);
+FAST_SERVER_TYPES[Backend.ErrorResponse] = 0;
+FAST_SERVER_TYPES[Backend.ParameterStatus] = 0;
+
 let nextSessionId = 1;
 
 /**
@@ -121,6 +132,10 @@ export class Session {
   /** Present when auditing: sees what the client sends and receives once the session is ready. */
   private audit: SessionAudit | null = null;
   private readonly log: Logger;
+  /** Both legs are NativeSockets linked in the addon: its fast-mode counts must be folded in. */
+  private fastLinked = false;
+  /** Fast mode is wanted: a pass-through session (no policy, no audit) on native I/O, not draining. */
+  private fastPath = false;
 
   private readonly clientHandler: FrameHandler;
   private readonly serverHandler: FrameHandler;
@@ -167,19 +182,61 @@ export class Session {
 
   /** True when no statement is running and no transaction is open: safe to close on shutdown. */
   get idle(): boolean {
-    return this.phase !== 'ready' || (this.pendingReady === 0 && this.transactionStatus === 0x49 && !this.serverSplitter.hasPartial());
+    if (this.fastLinked) this.syncFast();
+    return this.phase !== 'ready' || (this.pendingReady === 0 && this.transactionStatus === 0x49 && !this.serverMidMessage);
   }
 
   /** SIGTERM: close now if idle, else after the running statement and transaction end. */
   drain(): void {
     this.draining = true;
+    this.leaveFast();
     if (this.phase === 'startup' || this.idle) this.refuseAndClose(refusal('shutting-down'));
+  }
+
+  // ---- fast mode ----------------------------------------------------------------------------
+
+  /** Folds what the addon forwarded in fast mode into the session's count of awaited ReadyForQuery. */
+  private syncFast(): void {
+    const client = this.client as NativeSocket;
+    const upstream = this.upstream as NativeSocket;
+    const sent = client.takeFastCount(Frontend.Query) + client.takeFastCount(Frontend.Sync) + client.takeFastCount(Frontend.FunctionCall);
+    const ready = upstream.takeFastCount(Backend.ReadyForQuery);
+    if (sent === 0 && ready === 0) return;
+    this.pendingReady = Math.max(0, this.pendingReady + sent - ready);
+    if (ready > 0) this.transactionStatus = upstream.fastReadyStatus;
+  }
+
+  /** Hands each leg whose splitter is at a message boundary back to the addon's fast mode. */
+  private enterFast(): void {
+    const client = this.client as NativeSocket;
+    const upstream = this.upstream as NativeSocket;
+    if (!client.fast && !this.clientSplitter.hasPartial()) client.goFast(FAST_CLIENT_TYPES, this.ctx.maxClientMessageBytes - 1);
+    if (!upstream.fast && !this.serverSplitter.hasPartial()) upstream.goFast(FAST_SERVER_TYPES, MAX_SERVER_MESSAGE - 1);
+  }
+
+  /** From the next message boundary on, every message reaches the session again. */
+  private leaveFast(): void {
+    if (!this.fastPath) return;
+    this.fastPath = false;
+    (this.client as NativeSocket).leaveFast();
+    (this.upstream as NativeSocket).leaveFast();
+  }
+
+  /** True when part of a server message has reached the client and the rest has not. */
+  private get serverMidMessage(): boolean {
+    return this.serverSplitter.hasPartial() || (this.upstream instanceof NativeSocket && this.upstream.fastPartial);
+  }
+
+  /** True when part of a client message has reached the server and the rest has not. */
+  private get clientMidMessage(): boolean {
+    return this.clientSplitter.hasPartial() || (this.client instanceof NativeSocket && this.client.fastPartial);
   }
 
   /** Deadline of a drain passed: close whatever runs. */
   forceClose(): void {
     // Closing the sockets would not stop the server's work: PostgreSQL notices a vanished client
     // only when it next writes. Cancel the running statement first.
+    if (this.fastLinked) this.syncFast();
     if (this.phase === 'ready' && this.pendingReady > 0) this.cancelUpstreamQuery();
     this.refuseAndClose(refusal('shutting-down', 'in-flight work was cut off at the drain deadline'));
   }
@@ -198,6 +255,7 @@ export class Session {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
+    if (this.fastLinked) this.syncFast();
     try {
       this.clientSplitter.push(chunk, this.clientHandler);
       this.toServer?.flush();
@@ -207,6 +265,7 @@ export class Session {
       return;
     }
     if (this.toServer?.congested === true) this.client.pause();
+    if (this.fastPath) this.enterFast();
   }
 
   private onClientError(error: unknown): void {
@@ -416,7 +475,11 @@ export class Session {
     // Both legs native: client reads may be views too (everything the session keeps is copied,
     // and both relays write to sockets that copy). A NativeSocket upstream hands its reads to the
     // reader given to adopt().
-    if (native !== undefined && this.client instanceof NativeSocket) this.client.readWith((chunk) => this.onClientData(chunk));
+    if (native !== undefined && this.client instanceof NativeSocket) {
+      this.client.readWith((chunk) => this.onClientData(chunk));
+      NativeSocket.link(this.client, native);
+      this.fastLinked = true;
+    }
     if (native === undefined) {
       if (readBuffer === undefined) events.on('data', (chunk: Buffer) => this.onServerData(chunk));
       // Reads go into one reused buffer: while a forwarded slice of it waits in the client socket,
@@ -435,6 +498,14 @@ export class Session {
 
   private onServerData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
+    if (this.fastLinked) {
+      this.syncFast();
+      // The hand-over after drain() left fast mode inside a message: maybe that was the last ReadyForQuery.
+      if (chunk.length === 0 && this.draining && this.idle) {
+        this.refuseAndClose(refusal('shutting-down'));
+        return;
+      }
+    }
     try {
       this.serverSplitter.push(chunk, this.serverHandler);
       this.toClient.flush();
@@ -448,6 +519,7 @@ export class Session {
       return;
     }
     if (this.toClient.congested || this.toClient.holdsLent) this.upstream?.pause();
+    if (this.fastPath) this.enterFast();
   }
 
   private resumeUpstream(): void {
@@ -496,6 +568,8 @@ export class Session {
           this.enforcer = this.createEnforcer(this.ctx.policy);
           this.enforcer.start();
         }
+        // Nothing to judge or record: the addon may relay whole messages itself (enterFast, after this chunk).
+        this.fastPath = this.fastLinked && this.enforcer === null && this.audit === null && !this.draining;
         this.toClient.pass(buf, start, end);
         for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
         this.queuedForServer = [];
@@ -654,7 +728,7 @@ export class Session {
   /** Sends a FATAL (or ERROR) refusal if the client stream is at a message boundary, then closes. */
   refuseAndClose(why: Refusal): void {
     if (this.phase === 'closed') return;
-    const atBoundary = !this.serverSplitter.hasPartial();
+    const atBoundary = !this.serverMidMessage;
     if (atBoundary && !this.client.destroyed) {
       this.toClient.send(errorResponse(refusalFields(why)));
     }
@@ -681,7 +755,7 @@ export class Session {
   /** Ends the upstream connection, with a Terminate when the session was ready and at a message boundary. */
   private endUpstream(wasReady: boolean): void {
     if (this.upstream === null || this.upstream.destroyed) return;
-    if (wasReady && this.toServer !== null && !this.clientSplitter.hasPartial()) this.toServer.send(terminate());
+    if (wasReady && this.toServer !== null && !this.clientMidMessage) this.toServer.send(terminate());
     this.upstream.end();
   }
 
@@ -689,6 +763,14 @@ export class Session {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.fastLinked) {
+      const client = this.client as NativeSocket;
+      const upstream = this.upstream as NativeSocket;
+      this.log.debug(
+        { fast: { client: client.fastMessages, server: upstream.fastMessages, clientHandovers: client.fastHandovers, serverHandovers: upstream.fastHandovers } },
+        'session closed',
+      );
+    }
     if (this.ourKey !== null) this.ctx.cancelKeys.release(this.ourKey.processId);
     this.enforcer?.close();
     this.audit?.close();
