@@ -119,9 +119,15 @@ export interface RunningSidecar {
  * "listening" line. `nodeArgs` go before the script, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'];
  * `sidecarArgs` after the common ones, e.g. ['--policy', FILE, '--environment', 'production'].
  */
-export async function startSidecar(upstream: string, nodeArgs: readonly string[] = [], sidecarArgs: readonly string[] = [], name = 'sidecar'): Promise<RunningSidecar> {
+export async function startSidecar(
+  upstream: string,
+  nodeArgs: readonly string[] = [],
+  sidecarArgs: readonly string[] = [],
+  name = 'sidecar',
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningSidecar> {
   const argv = [...nodeArgs, SIDECAR_MAIN, '--upstream', upstream, '--listen', '127.0.0.1:0', '--log-level', 'info', ...sidecarArgs];
-  const proc = spawnProcess(process.execPath, argv, { name });
+  const proc = spawnProcess(process.execPath, argv, { name, env });
   const match = await proc.waitFor(/"listen":"127\.0\.0\.1:(\d+)"/, { timeoutMs: 15_000 });
   const pid = proc.pid;
   if (pid === undefined) throw new Error('sidecar has no pid');

@@ -6,10 +6,13 @@ import type { Summary } from './stats.js';
  * Every target the benchmark knows, in their order within a round (before rotation):
  * `sidecar+policy` is a second sidecar that enforces e2e/bench/policy-20-rules.yaml;
  * `sidecar+policy+otel` a third, the same plus the audit trail exported over OTLP/HTTP to the
- * collector of BENCH_COLLECTOR (collector.ts); `sidecar+native` is `sidecar` with `--native-io`
- * (the experimental C socket I/O, ADR 0010).
+ * collector of BENCH_COLLECTOR (collector.ts). Every sidecar runs its plain-TCP sessions on the C
+ * addon (the default, ADR 0022; `sidecar` without policy or audit in fast mode) except
+ * `sidecar+node-io`: `sidecar` with `--no-native-io`, on Node sockets. `sidecar+js` is `sidecar`
+ * with DBWARD_FAST_RELAY=off: the same I/O as `sidecar+policy`, every message through the session,
+ * no policy: the baseline that isolates what the policy itself costs.
  */
-export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+native', 'sidecar+policy', 'sidecar+policy+otel'] as const;
+export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+js', 'sidecar+node-io', 'sidecar+policy', 'sidecar+policy+otel'] as const;
 export type Target = (typeof TARGETS)[number];
 
 /** The targets of runs saved before `sidecar+policy` existed (proxy.json without config.targets). */
@@ -20,8 +23,10 @@ export const RATIOS = [
   { key: 'sidecar/direct', num: 'sidecar', den: 'direct' },
   { key: 'pgbouncer/direct', num: 'pgbouncer', den: 'direct' },
   { key: 'sidecar/pgbouncer', num: 'sidecar', den: 'pgbouncer' },
-  { key: 'sidecar+native/pgbouncer', num: 'sidecar+native', den: 'pgbouncer' },
+  { key: 'sidecar+node-io/pgbouncer', num: 'sidecar+node-io', den: 'pgbouncer' },
   { key: 'sidecar+policy/sidecar', num: 'sidecar+policy', den: 'sidecar' },
+  { key: 'sidecar+policy/sidecar+js', num: 'sidecar+policy', den: 'sidecar+js' },
+  { key: 'sidecar+js/pgbouncer', num: 'sidecar+js', den: 'pgbouncer' },
   { key: 'sidecar+policy/direct', num: 'sidecar+policy', den: 'direct' },
   { key: 'sidecar+policy+otel/sidecar+policy', num: 'sidecar+policy+otel', den: 'sidecar+policy' },
 ] as const satisfies ReadonlyArray<{ key: string; num: Target; den: Target }>;

@@ -263,8 +263,8 @@ export function renderSection(result: BenchResult): string {
     '`make bench` compiles the sidecar (`tsc -b sidecar operator`), installs pgbouncer from Debian when it is missing, then runs ' +
       '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
       '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
-      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+native,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
-      '`sidecar+native` is `sidecar` with `--native-io`, the experimental socket I/O in C of ADR 0010, measured when `make native` built it; ' +
+      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+node-io,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
+      '`sidecar+node-io` is `sidecar` with `--no-native-io` (Node sockets instead of the C addon that every other sidecar uses by default, ADR 0022); ' +
       '`sidecar+policy+otel` is `sidecar+policy` exporting its audit trail over OTLP/HTTP to the collector of `BENCH_COLLECTOR`: `sink` (default), a discarding receiver ' +
       'that counts the spans (the run fails if they did not arrive) and stands for a collector on another machine, so that the ratio is what exporting costs the sidecar; ' +
       '`jaeger`, a Jaeger on the same two cores, whose ingest competes with the benchmark for CPU; or `BENCH_OTLP_ENDPOINT`, a collector you run); ' +
@@ -371,7 +371,7 @@ export function renderPolicySummary(result: BenchResult): string {
     '',
   );
   const rows = result.pgbench.flatMap((m) =>
-    (['sidecar', 'sidecar+policy'] as const).map((t) => [
+    (['sidecar', 'sidecar+js', 'sidecar+policy'] as const).filter((t) => Number.isFinite(m.tps[t].median)).map((t) => [
       m.mode,
       t,
       `**${int(m.tps[t].median)}**`,
@@ -385,19 +385,28 @@ export function renderPolicySummary(result: BenchResult): string {
     table(['mode', 'target', 'median TPS', 'min TPS', 'max TPS', 'proxy CPU s / 1,000 tx', 'proxy CPU µs / tx'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']),
     '',
     table(
-      ['mode', 'sidecar+policy / sidecar, TPS', 'min', 'max', 'per round', 'CPU / tx, sidecar+policy / sidecar (median of runs)'],
-      result.pgbench.map((m) => {
-        const r = m.ratios['sidecar+policy/sidecar'];
-        return [
-          m.mode,
-          `**${fixed(r.median, 2)}**`,
-          fixed(r.min, 2),
-          fixed(r.max, 2),
-          r.perRound.map((v) => fixed(v, 2)).join(' '),
-          `${fixed(m.cpuPer1000['sidecar+policy'].median / m.cpuPer1000.sidecar.median, 2)}×`,
-        ];
-      }),
+      ['mode', 'baseline (no policy)', 'sidecar+policy / baseline, TPS', 'min', 'max', 'per round', 'CPU / tx, sidecar+policy / baseline (median of runs)'],
+      result.pgbench.flatMap((m) =>
+        (['sidecar+js', 'sidecar'] as const)
+          .filter((base) => Number.isFinite(m.tps[base].median))
+          .map((base) => {
+            const r = m.ratios[base === 'sidecar' ? 'sidecar+policy/sidecar' : 'sidecar+policy/sidecar+js'];
+            return [
+              m.mode,
+              base === 'sidecar' ? '`sidecar` (fast relay: no message reaches JavaScript)' : '`sidecar+js` (every message through the session, as with a policy)',
+              `**${fixed(r.median, 2)}**`,
+              fixed(r.min, 2),
+              fixed(r.max, 2),
+              r.perRound.map((v) => fixed(v, 2)).join(' '),
+              `${fixed(m.cpuPer1000['sidecar+policy'].median / m.cpuPer1000[base].median, 2)}×`,
+            ];
+          }),
+      ),
     ),
+    '',
+    'Two baselines, because the sidecar without policy and audit lets the C addon relay whole messages (ADR 0022): against ' +
+      '`sidecar+js`, the same sidecar with that relay off, the ratio is what the policy itself costs (issue 3\'s target); against ' +
+      '`sidecar`, it also includes handing every message to the session, which any policy needs.',
     '',
     'With the simple protocol every transaction is one Query message: the sidecar decodes it, lexes it to find its shape in the ' +
       'facts cache (a new literal every time), takes the decision from the runtime\'s memo for that shape (the 22-rule walk runs once ' +

@@ -19,7 +19,7 @@ export interface StackOptions {
   otelArgs?: string[];
 }
 
-export type SidecarTarget = 'sidecar' | 'sidecar+native' | 'sidecar+policy' | 'sidecar+policy+otel';
+export type SidecarTarget = 'sidecar' | 'sidecar+js' | 'sidecar+node-io' | 'sidecar+policy' | 'sidecar+policy+otel';
 
 function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -34,7 +34,8 @@ export class BenchStack {
   sidecar: RunningSidecar | undefined;
   sidecarPolicy: RunningSidecar | undefined;
   sidecarOtel: RunningSidecar | undefined;
-  sidecarNative: RunningSidecar | undefined;
+  sidecarNodeIo: RunningSidecar | undefined;
+  sidecarJs: RunningSidecar | undefined;
   readonly incidents: Incident[] = [];
   /** Output of every sidecar process that exited and was restarted, for .cache/bench/sidecar.log. */
   private readonly sidecarLogs: string[] = [];
@@ -63,17 +64,19 @@ export class BenchStack {
 
   async startSidecar(target: SidecarTarget): Promise<RunningSidecar> {
     const args =
-      target === 'sidecar'
+      target === 'sidecar' || target === 'sidecar+js'
         ? []
-        : target === 'sidecar+native'
-          ? ['--native-io']
+        : target === 'sidecar+node-io'
+          ? ['--no-native-io']
           : target === 'sidecar+policy'
             ? this.options.policyArgs
             : [...this.options.policyArgs, ...(this.options.otelArgs ?? [])];
-    const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, args, target);
+    const env = target === 'sidecar+js' ? { DBWARD_FAST_RELAY: 'off' } : {};
+    const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, args, target, env);
     if (target === 'sidecar+policy') this.sidecarPolicy = started;
     else if (target === 'sidecar+policy+otel') this.sidecarOtel = started;
-    else if (target === 'sidecar+native') this.sidecarNative = started;
+    else if (target === 'sidecar+node-io') this.sidecarNodeIo = started;
+    else if (target === 'sidecar+js') this.sidecarJs = started;
     else this.sidecar = started;
     this.sidecarPids.set(started.pid, target);
     return started;
@@ -88,7 +91,8 @@ export class BenchStack {
         if (this.pgbouncer === undefined) throw new Error('pgbouncer is not running');
         return { ...base, host: this.pgbouncer.host, port: this.pgbouncer.port };
       case 'sidecar':
-      case 'sidecar+native':
+      case 'sidecar+node-io':
+      case 'sidecar+js':
       case 'sidecar+policy':
       case 'sidecar+policy+otel': {
         const sidecar = this.proxy(target);
@@ -111,8 +115,10 @@ export class BenchStack {
         return this.pgbouncer;
       case 'sidecar':
         return this.sidecar;
-      case 'sidecar+native':
-        return this.sidecarNative;
+      case 'sidecar+node-io':
+        return this.sidecarNodeIo;
+      case 'sidecar+js':
+        return this.sidecarJs;
       case 'sidecar+policy':
         return this.sidecarPolicy;
       case 'sidecar+policy+otel':

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       policy: runtime,
       identity: config.identity,
       ...(audit !== undefined ? { audit } : {}),
-      ...(nativeIo !== undefined ? { nativeIo } : {}),
+      ...(nativeIo !== undefined ? { nativeIo, fastRelay: config.fastRelay } : {}),
     },
     log,
   );
@@ -127,6 +127,7 @@ async function main(): Promise<void> {
       auth: config.upstream.credentials === undefined ? 'pass-through' : 'credential-injection',
       clientTls: clientTls !== undefined,
       nativeIo: nativeIoState(config.nativeIo, nativeIo !== undefined),
+      fastRelay: nativeIo !== undefined && !config.fastRelay ? 'off' : undefined,
       mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       controlPlane: config.controlPlane?.target,
       policyVersion: policyVersion(),

@@ -21,6 +21,7 @@ let nativeWithTls: RunningSidecar;
 let byDefault: RunningSidecar;
 let nodeSockets: RunningSidecar;
 let withPolicy: RunningSidecar;
+let fastRelayOff: RunningSidecar;
 const policyDir = mkdtempSync(join(tmpdir(), 'dbward-native-io-'));
 
 beforeAll(async () => {
@@ -36,6 +37,7 @@ beforeAll(async () => {
   nodeSockets = await startSidecar({ upstream, args: ['--log-level', 'debug', '--no-native-io'], name: 'sidecar-node-io' });
   const policy = join(policyDir, 'allow-all.yaml');
   writeFileSync(policy, 'apiVersion: dbward.io/v1alpha1\nkind: DataAccessPolicy\nmetadata: { name: allow-all }\nspec:\n  classification: { automatic: false }\n');
+  fastRelayOff = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io'], env: { DBWARD_FAST_RELAY: 'off' }, name: 'sidecar-fast-relay-off' });
   withPolicy = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io', '--policy', policy], name: 'sidecar-native-policy' });
 }, 120_000);
 
@@ -45,6 +47,7 @@ afterAll(async () => {
   await byDefault?.stop();
   await nodeSockets?.stop();
   await withPolicy?.stop();
+  await fastRelayOff?.stop();
   await db?.stop();
   rmSync(policyDir, { recursive: true, force: true });
 });
@@ -174,6 +177,16 @@ describe('--native-io', () => {
     await judged.end();
     await waitFor(() => closedSessions(withPolicy).length > beforePolicy);
     expect(closedSessions(withPolicy).slice(beforePolicy)).toEqual([{ client: 0, server: 0, clientHandovers: 0, serverHandovers: 0 }]);
+  });
+
+  it('DBWARD_FAST_RELAY=off: sessions stay on the addon but every message goes through the session', async () => {
+    expect(fastRelayOff.logs().find((l) => typeof l.listen === 'string')?.fastRelay).toBe('off');
+    const before = closedSessions(fastRelayOff).length;
+    const direct = await transcript(db.clientConfig());
+    expect(await transcript({ ...db.clientConfig(), host: fastRelayOff.host, port: fastRelayOff.port })).toEqual(direct);
+    await waitFor(() => closedSessions(fastRelayOff).length > before);
+    expect(closedSessions(fastRelayOff).slice(before)).toEqual([{ client: 0, server: 0, clientHandovers: 0, serverHandovers: 0 }]);
+    expect(sessionIo(fastRelayOff).at(-1)).toBe('native');
   });
 
   it('a client that vanishes ends its server backend; a terminated backend reaches the client as an error', async () => {

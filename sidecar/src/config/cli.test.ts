@@ -43,6 +43,19 @@ describe('parseCli', () => {
     expect(run(['--upstream', UPSTREAM, ...args], { ...env }).nativeIo).toBe(expected);
   });
 
+  it.each([
+    [{}, true],
+    [{ DBWARD_FAST_RELAY: 'on' }, true],
+    [{ DBWARD_FAST_RELAY: 'off' }, false],
+    [{ DBWARD_FAST_RELAY: '0' }, false],
+  ] as const)('DBWARD_FAST_RELAY %j -> %s', (env, expected) => {
+    expect(run(['--upstream', UPSTREAM], { ...env }).fastRelay).toBe(expected);
+  });
+
+  it('refuses a DBWARD_FAST_RELAY that is not on or off', () => {
+    expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_FAST_RELAY: 'sometimes' }))).toBe('DBWARD_FAST_RELAY');
+  });
+
   it('refuses a DBWARD_NATIVE_IO that is not auto, on or off', () => {
     expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_NATIVE_IO: 'yes please' }))).toBe('DBWARD_NATIVE_IO');
   });

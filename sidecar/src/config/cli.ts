@@ -52,6 +52,12 @@ export interface SidecarConfig {
    * on Linux when the addon is built), `on` (--native-io: warn when it is not), `off` (--no-native-io).
    */
   nativeIo: NativeIoMode;
+  /**
+   * DBWARD_FAST_RELAY=off: pass-through sessions on the addon still give every message to the
+   * session instead of letting the addon relay them (diagnostics, and the benchmark's baseline
+   * for what a policy costs). Environment only.
+   */
+  fastRelay: boolean;
 }
 
 export type NativeIoMode = 'auto' | 'on' | 'off';
@@ -177,8 +183,17 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
       maxClientMessageBytes: parseSize(one('max-message-size') ?? '64MB', '--max-message-size'),
       logLevel: logLevel as SidecarConfig['logLevel'],
       nativeIo: parsed.values['native-io'] === true ? 'on' : parsed.values['native-io'] === false ? 'off' : parseNativeIoEnv(env['DBWARD_NATIVE_IO']),
+      fastRelay: parseFastRelayEnv(env['DBWARD_FAST_RELAY']),
     },
   };
+}
+
+/** DBWARD_FAST_RELAY: unset, empty, on, 1 or true; off, 0 or false. Anything else is an error. */
+function parseFastRelayEnv(value: string | undefined): boolean {
+  const v = value?.toLowerCase();
+  if (v === undefined || v === '' || v === 'on' || v === '1' || v === 'true') return true;
+  if (v === 'off' || v === '0' || v === 'false') return false;
+  throw new ConfigError('DBWARD_FAST_RELAY', `must be on, 1, true, off, 0 or false, got "${value}"`);
 }
 
 /** DBWARD_NATIVE_IO: unset, empty or auto; 1, true or on; 0, false or off. Anything else is an error. */

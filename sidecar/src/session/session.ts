@@ -48,6 +48,8 @@ export interface SessionContext {
   audit?: AuditSink;
   /** --native-io: the loaded addon; plain-TCP legs then do their I/O through it. */
   nativeIo?: Fdio;
+  /** False (DBWARD_FAST_RELAY=off): the addon never relays a pass-through session's messages itself. */
+  fastRelay?: boolean;
 }
 
 /** The events the session listens to, on a net.Socket, a TLSSocket or a NativeSocket. */
@@ -569,7 +571,7 @@ export class Session {
           this.enforcer.start();
         }
         // Nothing to judge or record: the addon may relay whole messages itself (enterFast, after this chunk).
-        this.fastPath = this.fastLinked && this.enforcer === null && this.audit === null && !this.draining;
+        this.fastPath = this.fastLinked && this.enforcer === null && this.audit === null && !this.draining && this.ctx.fastRelay !== false;
         this.toClient.pass(buf, start, end);
         for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
         this.queuedForServer = [];
