@@ -21,3 +21,9 @@ it('relays a query end to end (pass-through SCRAM)', async () => {
   expect(result.rows).toEqual([{ n: 42, u: 'app' }]);
   await client.end();
 });
+
+it('runs on the I/O its project asks for: the C addon by default, Node sockets with DBWARD_NATIVE_IO=0', () => {
+  // The integration-node-io project (vitest.config.ts) runs this file again with DBWARD_NATIVE_IO=0.
+  const expected = process.env['DBWARD_NATIVE_IO'] === '0' ? 'off (Node sockets)' : 'on (sessions with plain TCP on both legs)';
+  expect(sidecar.logs().find((l) => typeof l.listen === 'string')?.nativeIo).toBe(expected);
+});
