@@ -3,15 +3,23 @@
  * PostgreSQL directly, pgbouncer (session pooling, configured as `make bench` does), and the
  * relays of native-relay.mjs (Node sockets, the C splice, the JS-callback transport), interleaved
  * in rounds; TPS, the proxy's CPU µs per transaction (/proc/<pid>/stat, all threads) and its
- * main thread's preemptions per 1,000 transactions.
+ * main thread's preemptions per 1,000 transactions. Also the standalone relay uring-relay.c (the
+ * io_uring experiment: `epoll` and io_uring variants, compiled with gcc into .cache/experiments on
+ * first use) and, for every target, its main thread's voluntary context switches (sleeps in its
+ * event wait, i.e. wake-ups) per transaction; uring-relay targets also report their loop's
+ * system calls per transaction (counters printed on SIGUSR1).
  *
  *   make native && flock /work/bench.lock node --import tsx e2e/bench/experiments/native-relay-bench.ts
  *
  * Environment: NR_ROUNDS (3), NR_SECONDS (8), NR_WARMUP (2, first round only), NR_MODES
  * (simple,prepared), NR_TARGETS (direct,pgbouncer,node-data,c-splice,js-callback,js-call;
- * also js-batch, node-onread, sidecar and sidecar-native: the sidecar with --native-io), NR_SCALE (10). Prints one line per run and a summary table in
- * Markdown.
+ * also js-batch, node-onread, sidecar and sidecar-native: the sidecar with --native-io; c-epoll,
+ * uring, uring-count, uring-coop and uring-batch-N-U: uring-relay.c in mode epoll, uring,
+ * uring-count, uring-coop, uring-batch:N:U), NR_SCALE (10). Prints one line per run and a summary
+ * table in Markdown.
  */
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, runChecked, spawnProcess, startPostgres, type ManagedProcess } from '../../harness/index.js';
 import { runPgbench, startSidecar, type Endpoint, type QueryMode } from '../clients.js';
@@ -19,6 +27,8 @@ import { startPgbouncer } from '../pgbouncer.js';
 import { CpuMeter } from '../procfs.js';
 
 const RELAY = fileURLToPath(new URL('./native-relay.mjs', import.meta.url));
+const URING_SOURCE = fileURLToPath(new URL('./uring-relay.c', import.meta.url));
+const URING_BINARY = fileURLToPath(new URL('../../../.cache/experiments/uring-relay', import.meta.url));
 const DATABASE = 'bench';
 const USER = 'postgres';
 const RELAY_MODES: Record<string, string> = {
@@ -40,10 +50,18 @@ const modes = env('NR_MODES', 'simple,prepared').split(',') as QueryMode[];
 const targets = env('NR_TARGETS', 'direct,pgbouncer,node-data,c-splice,js-callback,js-call').split(',');
 const scale = Number(env('NR_SCALE', '10'));
 
+interface LoopCounters {
+  waits: number;
+  syscalls: number;
+  events: number;
+}
+
 interface Proxy {
   port: number;
   pid: number | undefined;
   stop(): Promise<void>;
+  /** uring-relay only: its cumulative loop counters. */
+  counters?: () => Promise<LoopCounters>;
 }
 
 interface Sample {
@@ -53,6 +71,8 @@ interface Sample {
   tps: number;
   usPerTx: number;
   preemptPer1k: number;
+  wakeupsPerTx: number;
+  syscallsPerTx: number;
 }
 
 const stops: (() => Promise<void>)[] = [];
@@ -62,6 +82,45 @@ async function startRelay(mode: string, upstreamPort: number): Promise<Proxy> {
   const proc: ManagedProcess = spawnProcess(process.execPath, [RELAY, mode, String(upstreamPort), String(port)], { name: `relay-${mode}` });
   await proc.waitFor(/listening/, { timeoutMs: 15_000 });
   return { port, pid: proc.pid, stop: () => proc.kill('SIGKILL', 5_000).then(() => undefined) };
+}
+
+/** uring-relay target name -> its mode argument (c-epoll, uring*, uring-batch-N-U). */
+function uringMode(target: string): string | undefined {
+  if (target === 'c-epoll') return 'epoll';
+  if (target === 'uring' || target === 'uring-count' || target === 'uring-coop') return target;
+  const m = /^uring-batch-(\d+)-(\d+)$/.exec(target);
+  return m === null ? undefined : `uring-batch:${m[1] ?? ''}:${m[2] ?? ''}`;
+}
+
+async function buildUringRelay(): Promise<void> {
+  if (existsSync(URING_BINARY) && statSync(URING_BINARY).mtimeMs >= statSync(URING_SOURCE).mtimeMs) return;
+  mkdirSync(dirname(URING_BINARY), { recursive: true });
+  await runChecked('gcc', ['-O2', '-Wall', '-Wextra', '-o', URING_BINARY, URING_SOURCE], { timeoutMs: 120_000 });
+}
+
+async function startUringRelay(mode: string, upstreamHost: string, upstreamPort: number): Promise<Proxy> {
+  await buildUringRelay();
+  const port = await freePort();
+  const proc = spawnProcess(URING_BINARY, [mode, String(port), upstreamHost, String(upstreamPort)], { name: `uring-relay-${mode}` });
+  await proc.waitFor(/listening/, { timeoutMs: 15_000 });
+  const counters = async (): Promise<LoopCounters> => {
+    const since = proc.outputLength;
+    proc.child.kill('SIGUSR1');
+    const m = await proc.waitFor(/stats waits=(\d+) syscalls=(\d+) events=(\d+)/, { since, timeoutMs: 5_000 });
+    return { waits: Number(m[1]), syscalls: Number(m[2]), events: Number(m[3]) };
+  };
+  return { port, pid: proc.pid, stop: () => proc.kill('SIGTERM', 5_000).then(() => undefined), counters };
+}
+
+/** Voluntary context switches of a process's main thread (sleeps), or NaN. */
+function voluntarySwitches(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? Number.NaN : Number(m[1]);
+  } catch {
+    return Number.NaN;
+  }
 }
 
 function median(values: number[]): number {
@@ -91,9 +150,15 @@ async function main(): Promise<void> {
     } else if (target === 'sidecar' || target === 'sidecar-native') {
       const s = await startSidecar(`postgres://${db.host}:${db.port}/${DATABASE}?sslmode=disable`, [], target === 'sidecar' ? [] : ['--native-io'], target);
       proxies.set(target, { port: s.port, pid: s.pid, stop: () => s.stop() });
+    } else if (uringMode(target) !== undefined) {
+      proxies.set(target, await startUringRelay(uringMode(target) ?? '', db.host, db.port));
     } else {
       const mode = RELAY_MODES[target];
-      if (mode === undefined) throw new Error(`unknown target ${target}; known: direct, pgbouncer, sidecar, sidecar-native, ${Object.keys(RELAY_MODES).join(', ')}`);
+      if (mode === undefined) {
+        throw new Error(
+          `unknown target ${target}; known: direct, pgbouncer, sidecar, sidecar-native, c-epoll, uring, uring-count, uring-coop, uring-batch-N-U, ${Object.keys(RELAY_MODES).join(', ')}`,
+        );
+      }
       proxies.set(target, await startRelay(mode, db.port));
     }
     const p = proxies.get(target);
@@ -110,10 +175,14 @@ async function main(): Promise<void> {
         if (proxy === undefined) continue;
         const endpoint: Endpoint = { host: '127.0.0.1', port: proxy.port, user: USER, database: DATABASE };
         if (round === 1 && warmup > 0) await runPgbench(endpoint, { clients: 8, threads: 2, seconds: warmup, mode });
+        const before = await proxy.counters?.();
         const meter = new CpuMeter(proxy.pid);
+        const vol0 = voluntarySwitches(proxy.pid);
         meter.start();
         const r = await runPgbench(endpoint, { clients: 8, threads: 2, seconds, mode });
         const cpu = meter.stop();
+        const vol1 = voluntarySwitches(proxy.pid);
+        const after = await proxy.counters?.();
         const sample: Sample = {
           round,
           mode,
@@ -121,16 +190,20 @@ async function main(): Promise<void> {
           tps: r.tps,
           usPerTx: (cpu.processCpuSeconds * 1e6) / r.transactions,
           preemptPer1k: (cpu.processPreemptions * 1000) / r.transactions,
+          wakeupsPerTx: (vol1 - vol0) / r.transactions,
+          syscallsPerTx: before !== undefined && after !== undefined ? (after.syscalls - before.syscalls) / r.transactions : Number.NaN,
         };
         samples.push(sample);
         process.stdout.write(
-          `round=${round} mode=${mode} target=${target} tps=${r.tps.toFixed(0)} cpu_us_per_tx=${sample.usPerTx.toFixed(1)} preempt_per_1k_tx=${sample.preemptPer1k.toFixed(2)} host_busy=${(cpu.hostBusy * 100).toFixed(0)}%\n`,
+          `round=${round} mode=${mode} target=${target} tps=${r.tps.toFixed(0)} cpu_us_per_tx=${sample.usPerTx.toFixed(1)} preempt_per_1k_tx=${sample.preemptPer1k.toFixed(2)} wakeups_per_tx=${sample.wakeupsPerTx.toFixed(2)} loop_syscalls_per_tx=${sample.syscallsPerTx.toFixed(2)} host_busy=${(cpu.hostBusy * 100).toFixed(0)}%\n`,
         );
       }
     }
   }
 
-  process.stdout.write('\n| mode | target | TPS (median) | / pgbouncer (median of per-round ratios, min–max) | proxy CPU µs/tx | preemptions / 1k tx |\n|---|---|---|---|---|---|\n');
+  process.stdout.write(
+    '\n| mode | target | TPS (median) | / pgbouncer (median of per-round ratios, min–max) | proxy CPU µs/tx | preemptions / 1k tx | wake-ups / tx | loop syscalls / tx |\n|---|---|---|---|---|---|---|---|\n',
+  );
   for (const mode of modes) {
     for (const target of targets) {
       const mine = samples.filter((s) => s.mode === mode && s.target === target);
@@ -140,7 +213,7 @@ async function main(): Promise<void> {
       });
       const fmt = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '—');
       process.stdout.write(
-        `| ${mode} | ${target} | ${fmt(median(mine.map((s) => s.tps)), 0)} | ${fmt(median(ratios))} (${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}) | ${fmt(median(mine.map((s) => s.usPerTx)), 1)} | ${fmt(median(mine.map((s) => s.preemptPer1k)), 1)} |\n`,
+        `| ${mode} | ${target} | ${fmt(median(mine.map((s) => s.tps)), 0)} | ${fmt(median(ratios))} (${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}) | ${fmt(median(mine.map((s) => s.usPerTx)), 1)} | ${fmt(median(mine.map((s) => s.preemptPer1k)), 1)} | ${fmt(median(mine.map((s) => s.wakeupsPerTx)))} | ${fmt(median(mine.map((s) => s.syscallsPerTx)))} |\n`,
       );
     }
   }
