@@ -7,7 +7,9 @@
  * io_uring experiment: `epoll` and io_uring variants, compiled with gcc into .cache/experiments on
  * first use) and, for every target, its main thread's voluntary context switches (sleeps in its
  * event wait, i.e. wake-ups) per transaction; uring-relay targets also report their loop's
- * system calls per transaction (counters printed on SIGUSR1).
+ * system calls per transaction (counters printed on SIGUSR1), and the CPU per transaction of the
+ * whole benchmark (PostgreSQL's processes, pgbench and the proxy): on a 2-core machine TPS follows
+ * it, and unlike TPS it is not moved by other load on the host.
  *
  *   make native && flock /work/bench.lock node --import tsx e2e/bench/experiments/native-relay-bench.ts
  *
@@ -18,13 +20,13 @@
  * uring-count, uring-coop, uring-batch:N:U), NR_SCALE (10). Prints one line per run and a summary
  * table in Markdown.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, runChecked, spawnProcess, startPostgres, type ManagedProcess } from '../../harness/index.js';
 import { runPgbench, startSidecar, type Endpoint, type QueryMode } from '../clients.js';
 import { startPgbouncer } from '../pgbouncer.js';
-import { CpuMeter } from '../procfs.js';
+import { clkTck, CpuMeter } from '../procfs.js';
 
 const RELAY = fileURLToPath(new URL('./native-relay.mjs', import.meta.url));
 const URING_SOURCE = fileURLToPath(new URL('./uring-relay.c', import.meta.url));
@@ -73,6 +75,7 @@ interface Sample {
   preemptPer1k: number;
   wakeupsPerTx: number;
   syscallsPerTx: number;
+  benchUsPerTx: number;
 }
 
 const stops: (() => Promise<void>)[] = [];
@@ -112,6 +115,46 @@ async function startUringRelay(mode: string, upstreamHost: string, upstreamPort:
   return { port, pid: proc.pid, stop: () => proc.kill('SIGTERM', 5_000).then(() => undefined), counters };
 }
 
+/** Fields 14-17 of /proc/<pid>/stat (utime, stime, cutime, cstime) in ticks, or undefined. */
+function statTimes(pid: number | 'self'): [number, number, number, number] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [Number(f[11]), Number(f[12]), Number(f[13]), Number(f[14])];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds so far of PostgreSQL (the postmaster with its reaped children, plus every live
+ * child), of this process's reaped children (pgbench, run to completion by runPgbench) and of the
+ * proxy. Differences over a run give the benchmark's own CPU, whatever else the host runs.
+ */
+function benchCpuSeconds(postmaster: number, proxy: number | undefined): number {
+  let ticks = 0;
+  const pm = statTimes(postmaster);
+  if (pm !== undefined) ticks += pm[0] + pm[1] + pm[2] + pm[3];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+  }
+  const self = statTimes('self');
+  if (self !== undefined) ticks += self[2] + self[3];
+  if (proxy !== undefined) {
+    const p = statTimes(proxy);
+    if (p !== undefined) ticks += p[0] + p[1];
+  }
+  return ticks / clkTck();
+}
+
 /** Voluntary context switches of a process's main thread (sleeps), or NaN. */
 function voluntarySwitches(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
@@ -140,6 +183,7 @@ async function main(): Promise<void> {
   await db.sql('create extension if not exists pg_prewarm', { database: DATABASE, user: USER });
   await runChecked('pgbench', ['-i', '-s', String(scale), '-q', '-h', db.host, '-p', String(db.port), '-U', USER, DATABASE], { timeoutMs: 300_000 });
   await db.sql(`select pg_prewarm('pgbench_accounts'), pg_prewarm('pgbench_accounts_pkey')`, { database: DATABASE, user: USER });
+  const postmaster = Number(readFileSync(join(db.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 
   const proxies = new Map<string, Proxy>();
   for (const target of targets) {
@@ -178,10 +222,14 @@ async function main(): Promise<void> {
         const before = await proxy.counters?.();
         const meter = new CpuMeter(proxy.pid);
         const vol0 = voluntarySwitches(proxy.pid);
+        const bench0 = benchCpuSeconds(postmaster, proxy.pid);
         meter.start();
         const r = await runPgbench(endpoint, { clients: 8, threads: 2, seconds, mode });
         const cpu = meter.stop();
         const vol1 = voluntarySwitches(proxy.pid);
+        // Let the backends of this run exit and be reaped, so their CPU is in the postmaster's.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const bench1 = benchCpuSeconds(postmaster, proxy.pid);
         const after = await proxy.counters?.();
         const sample: Sample = {
           round,
@@ -191,18 +239,19 @@ async function main(): Promise<void> {
           usPerTx: (cpu.processCpuSeconds * 1e6) / r.transactions,
           preemptPer1k: (cpu.processPreemptions * 1000) / r.transactions,
           wakeupsPerTx: (vol1 - vol0) / r.transactions,
+          benchUsPerTx: ((bench1 - bench0) * 1e6) / r.transactions,
           syscallsPerTx: before !== undefined && after !== undefined ? (after.syscalls - before.syscalls) / r.transactions : Number.NaN,
         };
         samples.push(sample);
         process.stdout.write(
-          `round=${round} mode=${mode} target=${target} tps=${r.tps.toFixed(0)} cpu_us_per_tx=${sample.usPerTx.toFixed(1)} preempt_per_1k_tx=${sample.preemptPer1k.toFixed(2)} wakeups_per_tx=${sample.wakeupsPerTx.toFixed(2)} loop_syscalls_per_tx=${sample.syscallsPerTx.toFixed(2)} host_busy=${(cpu.hostBusy * 100).toFixed(0)}%\n`,
+          `round=${round} mode=${mode} target=${target} tps=${r.tps.toFixed(0)} cpu_us_per_tx=${sample.usPerTx.toFixed(1)} preempt_per_1k_tx=${sample.preemptPer1k.toFixed(2)} wakeups_per_tx=${sample.wakeupsPerTx.toFixed(2)} loop_syscalls_per_tx=${sample.syscallsPerTx.toFixed(2)} bench_cpu_us_per_tx=${sample.benchUsPerTx.toFixed(1)} host_busy=${(cpu.hostBusy * 100).toFixed(0)}%\n`,
         );
       }
     }
   }
 
   process.stdout.write(
-    '\n| mode | target | TPS (median) | / pgbouncer (median of per-round ratios, min–max) | proxy CPU µs/tx | preemptions / 1k tx | wake-ups / tx | loop syscalls / tx |\n|---|---|---|---|---|---|---|---|\n',
+    '\n| mode | target | TPS (median) | / pgbouncer (median of per-round ratios, min–max) | proxy CPU µs/tx | preemptions / 1k tx | wake-ups / tx | loop syscalls / tx | bench CPU µs/tx |\n|---|---|---|---|---|---|---|---|---|\n',
   );
   for (const mode of modes) {
     for (const target of targets) {
@@ -213,7 +262,7 @@ async function main(): Promise<void> {
       });
       const fmt = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '—');
       process.stdout.write(
-        `| ${mode} | ${target} | ${fmt(median(mine.map((s) => s.tps)), 0)} | ${fmt(median(ratios))} (${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}) | ${fmt(median(mine.map((s) => s.usPerTx)), 1)} | ${fmt(median(mine.map((s) => s.preemptPer1k)), 1)} | ${fmt(median(mine.map((s) => s.wakeupsPerTx)))} | ${fmt(median(mine.map((s) => s.syscallsPerTx)))} |\n`,
+        `| ${mode} | ${target} | ${fmt(median(mine.map((s) => s.tps)), 0)} | ${fmt(median(ratios))} (${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}) | ${fmt(median(mine.map((s) => s.usPerTx)), 1)} | ${fmt(median(mine.map((s) => s.preemptPer1k)), 1)} | ${fmt(median(mine.map((s) => s.wakeupsPerTx)))} | ${fmt(median(mine.map((s) => s.syscallsPerTx)))} | ${fmt(median(mine.map((s) => s.benchUsPerTx)), 1)} |\n`,
       );
     }
   }
