@@ -251,18 +251,22 @@ async function main(): Promise<void> {
   }
 
   process.stdout.write(
-    '\n| mode | target | TPS (median) | / pgbouncer (median of per-round ratios, min–max) | proxy CPU µs/tx | preemptions / 1k tx | wake-ups / tx | loop syscalls / tx | bench CPU µs/tx |\n|---|---|---|---|---|---|---|---|---|\n',
+    '\n| mode | target | TPS (median) | / pgbouncer (median of per-round ratios, min–max) | / c-epoll (same) | proxy CPU µs/tx | preemptions / 1k tx | wake-ups / tx | loop syscalls / tx | bench CPU µs/tx |\n|---|---|---|---|---|---|---|---|---|---|\n',
   );
+  const fmt = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '—');
   for (const mode of modes) {
     for (const target of targets) {
       const mine = samples.filter((s) => s.mode === mode && s.target === target);
-      const ratios = mine.map((s) => {
-        const b = samples.find((x) => x.mode === mode && x.round === s.round && x.target === 'pgbouncer');
-        return b === undefined ? Number.NaN : s.tps / b.tps;
-      });
-      const fmt = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '—');
+      // TPS over the baseline's TPS in the same round: median (min–max) over the rounds.
+      const versus = (baseline: string): string => {
+        const ratios = mine.map((s) => {
+          const b = samples.find((x) => x.mode === mode && x.round === s.round && x.target === baseline);
+          return b === undefined ? Number.NaN : s.tps / b.tps;
+        });
+        return `${fmt(median(ratios))} (${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))})`;
+      };
       process.stdout.write(
-        `| ${mode} | ${target} | ${fmt(median(mine.map((s) => s.tps)), 0)} | ${fmt(median(ratios))} (${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}) | ${fmt(median(mine.map((s) => s.usPerTx)), 1)} | ${fmt(median(mine.map((s) => s.preemptPer1k)), 1)} | ${fmt(median(mine.map((s) => s.wakeupsPerTx)))} | ${fmt(median(mine.map((s) => s.syscallsPerTx)))} | ${fmt(median(mine.map((s) => s.benchUsPerTx)), 1)} |\n`,
+        `| ${mode} | ${target} | ${fmt(median(mine.map((s) => s.tps)), 0)} | ${versus('pgbouncer')} | ${versus('c-epoll')} | ${fmt(median(mine.map((s) => s.usPerTx)), 1)} | ${fmt(median(mine.map((s) => s.preemptPer1k)), 1)} | ${fmt(median(mine.map((s) => s.wakeupsPerTx)))} | ${fmt(median(mine.map((s) => s.syscallsPerTx)))} | ${fmt(median(mine.map((s) => s.benchUsPerTx)), 1)} |\n`,
       );
     }
   }
