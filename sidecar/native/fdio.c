@@ -398,9 +398,12 @@ typedef struct transport {
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events);
 
-/* In fast mode a transport reads only while its peer has nothing queued (like splice). */
+/* In fast mode a transport reads only while its peer has less than this queued (the session's
+ * own high-water mark is 16 kB; a 64 kB allowance keeps a streaming result flowing without
+ * waiting for each partial write to drain). At most FAST_HIGH_WATER + one read is queued. */
+#define FAST_HIGH_WATER 65536
 static int fast_blocked(const transport_t *t) {
-  return t->fast && t->peer != NULL && t->peer->out.len > 0;
+  return t->fast && t->peer != NULL && t->peer->out.len >= FAST_HIGH_WATER;
 }
 
 static void transport_update(transport_t *t) {
@@ -468,8 +471,9 @@ static void transport_finalize(napi_env env, void *data, void *hint) {
 }
 
 static void transport_after_flush(transport_t *t) {
-  if (t->out.len > 0 || t->closing) return;
-  if (t->peer != NULL && t->peer->fast) transport_update(t->peer); /* it waited for this queue */
+  if (t->closing) return;
+  if (t->peer != NULL && t->peer->fast) transport_update(t->peer); /* it may have waited for this queue */
+  if (t->out.len > 0) return;
   if (t->eof) {
     transport_close(t, 0);
     return;
