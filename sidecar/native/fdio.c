@@ -22,7 +22,8 @@
  * The pass-through fast path (docs/adr/0010, "Frame splitting in C"):
  *   open(fd, onData(buf, n, start), onClose, onDrain, stats)  stats: a Uint32Array(258) the
  *                               addon writes while the transport is in fast mode (below)
- *   link(a, b)                  pairs two transports: in fast mode, a's frames go to b and b's to a
+ *   link(a, b)                  pairs two transports: in fast mode, a's frames go to b and b's to a;
+ *                               false when one of them has already closed
  *   fast(h, table, maxLength)   fast mode on: every read of h is split into PostgreSQL messages
  *                               (type byte, int32 length) in C; a message whose type has a non-zero
  *                               entry in `table` (a Uint8Array(256)) and whose length is in
@@ -30,6 +31,7 @@
  *                               read, without calling JavaScript. The first message that is not
  *                               (or any message after fast(h, null)) ends fast mode: everything from
  *                               its first byte on goes to onData, which may then see start > 0.
+ *                               Returns false (fast mode stays off) when h or its peer has closed.
  *   fast(h, null)               fast mode off at the next message boundary: true when it is off
  *                               now; false when a message is still being forwarded, in which case
  *                               an onData (possibly empty) marks the hand-over.
@@ -385,6 +387,7 @@ typedef struct transport {
   napi_async_context ctx;
   /* fast mode (see the header) */
   struct transport *peer; /* linked transport: where fast mode forwards */
+  int linked;             /* link() was called (peer may since have closed) */
   int fast;               /* reads are split and forwarded in C */
   int slow_requested;     /* fast(h, null) while inside a message: hand over at its end */
   uint8_t pass[256];      /* types fast mode forwards */
@@ -790,12 +793,18 @@ static napi_value js_link(napi_env env, napi_callback_info info) {
   transport_t *b = get_transport(env, argv[1]);
   if (b == NULL) return NULL;
   if (a == b) return throw_error(env, "ERR_INVALID_ARG_VALUE", "link(): a transport cannot be linked to itself");
-  if (a->closing || b->closing) return throw_error(env, "ERR_FDIO", "link(): the transport is closed");
+  napi_value result;
+  if (a->closing || b->closing) { /* closed in the loop; the session hears of it from there */
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
   transport_unlink(a);
   transport_unlink(b);
   a->peer = b;
   b->peer = a;
-  return NULL;
+  a->linked = b->linked = 1;
+  napi_get_boolean(env, true, &result);
+  return result;
 }
 
 static napi_value js_fast(napi_env env, napi_callback_info info) {
@@ -830,8 +839,8 @@ static napi_value js_fast(napi_env env, napi_callback_info info) {
       max_len > 4294967295.0)
     return throw_error(env, "ERR_INVALID_ARG_TYPE", "fast(handle, table: Uint8Array(256) | null, maxLength: number in [4, 2^32))");
   if (t->stats == NULL) return throw_error(env, "ERR_FDIO", "fast(): the transport was opened without a stats array");
-  if (t->peer == NULL) return throw_error(env, "ERR_FDIO", "fast(): the transport is not linked");
-  if (t->closing) {
+  if (!t->linked) return throw_error(env, "ERR_FDIO", "fast(): the transport is not linked");
+  if (t->closing || t->peer == NULL) { /* it or its peer closed (the session hears of it from the loop) */
     napi_get_boolean(env, false, &result);
     return result;
   }

@@ -333,6 +333,10 @@ describe('fdio fast mode (link + fast)', () => {
     await tick(50);
     expect(s.front.takeFastCount(0x51)).toBe(1);
     expect(s.front.destroyed).toBe(false);
+    // Its peer is gone: fast mode cannot be turned on again, and that is not an error.
+    expect(s.front.leaveFast()).toBe(true);
+    expect(() => s.front.goFast(table('Q'), 100)).not.toThrow();
+    expect(s.front.fast).toBe(false);
     const frontClosed = once(s.front, 'close');
     s.client.end();
     await frontClosed;

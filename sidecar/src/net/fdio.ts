@@ -33,8 +33,8 @@ export interface Fdio {
   queued(handle: FdioHandle): number;
   splice(fdA: number, fdB: number, onClose: (errno: number) => void): void;
   setCallMode(mode: 0 | 1 | 2): void;
-  /** Pairs two transports: in fast mode each forwards to the other. */
-  link(a: FdioHandle, b: FdioHandle): void;
+  /** Pairs two transports: in fast mode each forwards to the other. False when one has already closed. */
+  link(a: FdioHandle, b: FdioHandle): boolean;
   /**
    * Fast mode on: reads are split into messages in C, and those whose type has a non-zero entry
    * in `table` (256 entries) and whose length field is in [4, maxLength] go to the linked

@@ -75,9 +75,9 @@ export class NativeSocket extends EventEmitter {
     this.handle = fdio.open(fd, onData, (errno) => this.onClose(errno), () => this.onDrain(), this.stats);
   }
 
-  /** Pairs two sockets for fast mode: each forwards its messages to the other. */
-  static link(a: NativeSocket, b: NativeSocket): void {
-    a.fdio.link(a.handle, b.handle);
+  /** Pairs two sockets for fast mode: each forwards its messages to the other. False when one has closed. */
+  static link(a: NativeSocket, b: NativeSocket): boolean {
+    return !a.destroyed && !b.destroyed && a.fdio.link(a.handle, b.handle);
   }
 
   /**

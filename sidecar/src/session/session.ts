@@ -210,6 +210,7 @@ export class Session {
 
   /** Hands each leg whose splitter is at a message boundary back to the addon's fast mode. */
   private enterFast(): void {
+    if (this.phase !== 'ready') return;
     const client = this.client as NativeSocket;
     const upstream = this.upstream as NativeSocket;
     if (!client.fast && !this.clientSplitter.hasPartial()) client.goFast(FAST_CLIENT_TYPES, this.ctx.maxClientMessageBytes - 1);
@@ -479,8 +480,7 @@ export class Session {
     // reader given to adopt().
     if (native !== undefined && this.client instanceof NativeSocket) {
       this.client.readWith((chunk) => this.onClientData(chunk));
-      NativeSocket.link(this.client, native);
-      this.fastLinked = true;
+      this.fastLinked = NativeSocket.link(this.client, native);
     }
     if (native === undefined) {
       if (readBuffer === undefined) events.on('data', (chunk: Buffer) => this.onServerData(chunk));
