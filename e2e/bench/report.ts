@@ -263,14 +263,16 @@ export function renderSection(result: BenchResult): string {
     '`make bench` compiles the sidecar (`tsc -b sidecar operator`), installs pgbouncer from Debian when it is missing, then runs ' +
       '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
       '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
-      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+node-io,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
-      '`sidecar+node-io` is `sidecar` with `--no-native-io` (Node sockets instead of the C addon that every other sidecar uses by default, ADR 0022); ' +
+      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+js,sidecar+node-io,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
+      '`sidecar` runs as shipped: plain-TCP sessions on the C addon, and with neither policy nor audit the addon relays whole messages without JavaScript (ADR 0022); ' +
+      '`sidecar+js` is `sidecar` with `DBWARD_FAST_RELAY=off`: every message through the session as with a policy, the baseline for what the policy itself costs; ' +
+      '`sidecar+node-io` is `sidecar` with `--no-native-io` (Node sockets instead of the C addon); ' +
       '`sidecar+policy+otel` is `sidecar+policy` exporting its audit trail over OTLP/HTTP to the collector of `BENCH_COLLECTOR`: `sink` (default), a discarding receiver ' +
       'that counts the spans (the run fails if they did not arrive) and stands for a collector on another machine, so that the ratio is what exporting costs the sidecar; ' +
       '`jaeger`, a Jaeger on the same two cores, whose ingest competes with the benchmark for CPU; or `BENCH_OTLP_ENDPOINT`, a collector you run); ' +
       '`BENCH_DOCS=0` leaves this file alone; `BENCH_CPU_PROF=DIR` runs both sidecars under `node --cpu-prof` and prints their hottest functions. ' +
       'All raw figures of the last run go to `.cache/bench/proxy.json`. ' +
-      'The reference run (5 rounds × 8 s per target and mode, 6 targets, 9 read rounds) takes about 10 minutes; a run reaches its steady TPS within a second.',
+      'The reference run (5 rounds × 8 s per target and mode, 7 targets, 9 read rounds) takes about 12 minutes; a run reaches its steady TPS within a second.',
     '',
     'One run starts one throw-away PostgreSQL cluster (trust authentication), one pgbouncer (session pooling), one sidecar ' +
       '(pass-through authentication, no policy) and a second sidecar, `sidecar+policy`, that enforces the 20-rule policy ' +
