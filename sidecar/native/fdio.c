@@ -58,6 +58,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bytes.h"
+
 #define READ_SIZE 65536
 /* Room before a read for a message header held back from the previous read (fast mode). */
 #define HEADROOM 8
@@ -65,36 +67,7 @@
 #define STAT_READY_STATUS 257
 #define STATS_LENGTH 258
 
-/* ---------- a byte queue ---------- */
-
-typedef struct {
-  char *data;
-  size_t start, len, cap;
-} bytes_t;
-
-static int bytes_append(bytes_t *b, const char *p, size_t n) {
-  if (b->start > 0 && b->start + b->len + n > b->cap) {
-    memmove(b->data, b->data + b->start, b->len);
-    b->start = 0;
-  }
-  if (b->start + b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n) cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (d == NULL) return -1;
-    b->data = d;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->start + b->len, p, n);
-  b->len += n;
-  return 0;
-}
-
-static void bytes_free(bytes_t *b) {
-  free(b->data);
-  b->data = NULL;
-  b->start = b->len = b->cap = 0;
-}
+/* ---------- a byte queue (bytes.h) ---------- */
 
 /* Writes as much of the queue as the kernel takes. 0 when done or EAGAIN, else -errno. */
 static int bytes_flush(bytes_t *b, int fd) {
@@ -656,6 +629,21 @@ static uint32_t *stats_array(napi_env env, napi_value v) {
   return data;
 }
 
+/*
+ * The arguments of a call whose first is a handle: fills argv (up to `max`, the rest undefined),
+ * sets *argc, and returns the transport; NULL with a TypeError thrown when there are fewer than
+ * `min` arguments (`usage` says which) or the first is not a handle.
+ */
+static transport_t *handle_args(napi_env env, napi_callback_info info, size_t min, size_t max, napi_value *argv, size_t *argc, const char *usage) {
+  *argc = max;
+  napi_get_cb_info(env, info, argc, argv, NULL, NULL);
+  if (*argc < min) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return NULL;
+  }
+  return get_transport(env, argv[0]);
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -701,11 +689,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_write(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
+  size_t argc;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return throw_error(env, "ERR_INVALID_ARG_TYPE", "write(handle, buffer[, length])");
-  transport_t *t = get_transport(env, argv[0]);
+  transport_t *t = handle_args(env, info, 2, 3, argv, &argc, "write(handle, buffer[, length])");
   if (t == NULL) return NULL;
   void *data = NULL;
   size_t len = 0;
@@ -741,11 +727,9 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
 typedef enum { OP_END, OP_PAUSE, OP_RESUME, OP_CLOSE, OP_QUEUED } op_t;
 
 static napi_value transport_op(napi_env env, napi_callback_info info, op_t op) {
-  size_t argc = 1;
+  size_t argc;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return throw_error(env, "ERR_INVALID_ARG_TYPE", "expected a handle");
-  transport_t *t = get_transport(env, argv[0]);
+  transport_t *t = handle_args(env, info, 1, 1, argv, &argc, "expected a handle");
   if (t == NULL) return NULL;
   switch (op) {
     case OP_END:
@@ -784,11 +768,9 @@ static napi_value js_close(napi_env env, napi_callback_info info) { return trans
 static napi_value js_queued(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_QUEUED); }
 
 static napi_value js_link(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
+  size_t argc;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return throw_error(env, "ERR_INVALID_ARG_TYPE", "link(a, b)");
-  transport_t *a = get_transport(env, argv[0]);
+  transport_t *a = handle_args(env, info, 2, 2, argv, &argc, "link(a, b)");
   if (a == NULL) return NULL;
   transport_t *b = get_transport(env, argv[1]);
   if (b == NULL) return NULL;
@@ -808,11 +790,9 @@ static napi_value js_link(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_fast(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
+  size_t argc;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return throw_error(env, "ERR_INVALID_ARG_TYPE", "fast(handle, table: Uint8Array(256) | null, maxLength?: number)");
-  transport_t *t = get_transport(env, argv[0]);
+  transport_t *t = handle_args(env, info, 2, 3, argv, &argc, "fast(handle, table: Uint8Array(256) | null, maxLength?: number)");
   if (t == NULL) return NULL;
   napi_valuetype table_type;
   napi_typeof(env, argv[1], &table_type);

@@ -50,6 +50,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../../../sidecar/native/bytes.h"
+
 #define READ_SIZE 65536
 #define PAUSE_AT 8
 
@@ -128,28 +130,7 @@ static int listen_on(int port, int nonblock) {
 
 /* ======================= epoll (the control) ======================= */
 
-typedef struct {
-  char *data;
-  size_t start, len, cap;
-} bytes_t;
-
-static int bytes_append(bytes_t *b, const char *p, size_t n) {
-  if (b->start > 0 && b->start + b->len + n > b->cap) {
-    memmove(b->data, b->data + b->start, b->len);
-    b->start = 0;
-  }
-  if (b->start + b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n) cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (d == NULL) return -1;
-    b->data = d;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->start + b->len, p, n);
-  b->len += n;
-  return 0;
-}
+/* The byte queue of a leg: bytes_t, bytes_append (shared with the fdio addon). */
 
 struct econn;
 typedef struct {
