@@ -186,6 +186,16 @@ static void invoke(napi_env env, napi_async_context ctx, napi_ref fn_ref, size_t
   }
 }
 
+/* Calls a transport's or splice's onClose(err) from the loop. */
+static void call_on_close(napi_env env, napi_async_context ctx, napi_ref on_close, int err) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value arg;
+  napi_create_int32(env, err, &arg);
+  invoke(env, ctx, on_close, 1, &arg);
+  napi_close_handle_scope(env, scope);
+}
+
 static napi_value throw_error(napi_env env, const char *code, const char *msg) {
   napi_throw_error(env, code, msg);
   return NULL;
@@ -239,12 +249,7 @@ static void splice_closed_cb(uv_handle_t *handle) {
   bytes_free(&s->out[0]);
   bytes_free(&s->out[1]);
   napi_env env = s->env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value arg;
-  napi_create_int32(env, s->err, &arg);
-  invoke(env, s->ctx, s->on_close, 1, &arg);
-  napi_close_handle_scope(env, scope);
+  call_on_close(env, s->ctx, s->on_close, s->err);
   napi_delete_reference(env, s->on_close);
   napi_async_destroy(env, s->ctx);
   free(s);
@@ -400,12 +405,7 @@ static void transport_closed_cb(uv_handle_t *handle) {
   close(t->fd);
   t->fd = -1;
   bytes_free(&t->out);
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value arg;
-  napi_create_int32(env, t->err, &arg);
-  invoke(env, t->ctx, t->on_close, 1, &arg);
-  napi_close_handle_scope(env, scope);
+  call_on_close(env, t->ctx, t->on_close, t->err);
   napi_delete_reference(env, t->on_data);
   napi_delete_reference(env, t->on_close);
   if (t->on_drain != NULL) napi_delete_reference(env, t->on_drain);

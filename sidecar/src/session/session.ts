@@ -134,7 +134,11 @@ export class Session {
   /** Present when auditing: sees what the client sends and receives once the session is ready. */
   private audit: SessionAudit | null = null;
   private readonly log: Logger;
-  /** Both legs are NativeSockets linked in the addon: its fast-mode counts must be folded in. */
+  /**
+   * Both legs are NativeSockets linked in the addon, for a session that may use fast mode (no
+   * policy, no audit, fast relay not turned off): its fast-mode counts must be folded in. Sessions
+   * that can never use it are not linked, so their reads pay nothing for it.
+   */
   private fastLinked = false;
   /** Fast mode is wanted: a pass-through session (no policy, no audit) on native I/O, not draining. */
   private fastPath = false;
@@ -480,7 +484,8 @@ export class Session {
     // reader given to adopt().
     if (native !== undefined && this.client instanceof NativeSocket) {
       this.client.readWith((chunk) => this.onClientData(chunk));
-      this.fastLinked = NativeSocket.link(this.client, native);
+      const mayRelay = this.ctx.policy === undefined && this.ctx.audit === undefined && this.ctx.fastRelay !== false;
+      this.fastLinked = mayRelay && NativeSocket.link(this.client, native);
     }
     if (native === undefined) {
       if (readBuffer === undefined) events.on('data', (chunk: Buffer) => this.onServerData(chunk));
@@ -571,7 +576,7 @@ export class Session {
           this.enforcer.start();
         }
         // Nothing to judge or record: the addon may relay whole messages itself (enterFast, after this chunk).
-        this.fastPath = this.fastLinked && this.enforcer === null && this.audit === null && !this.draining && this.ctx.fastRelay !== false;
+        this.fastPath = this.fastLinked && !this.draining;
         this.toClient.pass(buf, start, end);
         for (const frame of this.queuedForServer) this.onClientFrame(frame[0]!, frame, 0, frame.length);
         this.queuedForServer = [];
@@ -765,9 +770,9 @@ export class Session {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.fastLinked) {
-      const client = this.client as NativeSocket;
-      const upstream = this.upstream as NativeSocket;
+    const client = this.client;
+    const upstream = this.upstream;
+    if (client instanceof NativeSocket && upstream instanceof NativeSocket) {
       this.log.debug(
         { fast: { client: client.fastMessages, server: upstream.fastMessages, clientHandovers: client.fastHandovers, serverHandovers: upstream.fastHandovers } },
         'session closed',
