@@ -64,6 +64,12 @@ function closedSessions(sidecar: RunningSidecar): FastCounts[] {
   return sidecar.logs().filter((l) => l.msg === 'session closed').map((l) => l.fast as FastCounts);
 }
 
+/** Waits until every native session the sidecar opened has logged its close (earlier tests' included). */
+async function settled(sidecar: RunningSidecar): Promise<number> {
+  await waitFor(() => closedSessions(sidecar).length === sessionIo(sidecar).filter((io) => io === 'native').length);
+  return closedSessions(sidecar).length;
+}
+
 /** The `io` of every 'session ready' log line so far. */
 function sessionIo(sidecar: RunningSidecar): unknown[] {
   return sidecar.logs().filter((l) => l.msg === 'session ready').map((l) => l.io);
@@ -133,7 +139,7 @@ describe('--native-io', () => {
   it('pgbench through the addon: every transaction of every client completes, relayed in fast mode', async () => {
     const env = { ...db.env({ user: 'postgres', database: 'postgres' }) };
     await runChecked('pgbench', ['-i', '-s', '1', '-q'], { env, timeoutMs: 60_000 });
-    const before = closedSessions(native).length;
+    const before = await settled(native);
     for (const mode of ['simple', 'prepared']) {
       const r = await run('pgbench', ['-S', '-n', '-M', mode, '-c', '4', '-j', '2', '-t', '300', '-h', native.host, '-p', String(native.port), '-U', 'postgres', 'postgres'], {
         env: { ...env, PGSSLMODE: 'disable' },
@@ -143,7 +149,8 @@ describe('--native-io', () => {
       expect(r.stdout).toMatch(/number of transactions actually processed: 1200\/1200/);
       expect(r.stdout).toMatch(/number of failed transactions: 0 /);
     }
-    await waitFor(() => closedSessions(native).length >= before + 8);
+    // Every session pgbench opened (a check connection per run besides its clients) has closed.
+    await settled(native);
     const sessions = closedSessions(native).slice(before);
     // Simple: one Query per transaction; prepared: Bind, Execute, Sync (after the first Parse).
     const clientMessages = sessions.reduce((n, s) => n + s.client, 0);
@@ -156,7 +163,7 @@ describe('--native-io', () => {
   });
 
   it('an error or a SET reaches the session and fast mode resumes after it; a policy keeps every message in JavaScript', async () => {
-    const before = closedSessions(native).length;
+    const before = await settled(native);
     const client = new pg.Client({ ...db.clientConfig(), host: native.host, port: native.port });
     await client.connect();
     await expect(client.query('select 1 / 0')).rejects.toMatchObject({ code: '22012' });
@@ -170,7 +177,7 @@ describe('--native-io', () => {
     // The 20 statements after the hand-overs went through the addon (Parse, Bind, Describe, Execute, Sync each).
     expect(session!.client).toBeGreaterThanOrEqual(20 * 4);
 
-    const beforePolicy = closedSessions(withPolicy).length;
+    const beforePolicy = await settled(withPolicy);
     const judged = new pg.Client({ ...db.clientConfig(), host: withPolicy.host, port: withPolicy.port });
     await judged.connect();
     expect((await judged.query('select 41 + 1 as n')).rows).toEqual([{ n: 42 }]);
@@ -181,7 +188,7 @@ describe('--native-io', () => {
 
   it('DBWARD_FAST_RELAY=off: sessions stay on the addon but every message goes through the session', async () => {
     expect(fastRelayOff.logs().find((l) => typeof l.listen === 'string')?.fastRelay).toBe('off');
-    const before = closedSessions(fastRelayOff).length;
+    const before = await settled(fastRelayOff);
     const direct = await transcript(db.clientConfig());
     expect(await transcript({ ...db.clientConfig(), host: fastRelayOff.host, port: fastRelayOff.port })).toEqual(direct);
     await waitFor(() => closedSessions(fastRelayOff).length > before);
