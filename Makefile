@@ -74,7 +74,7 @@ bench-controlplane: build ## Control plane: 1,000 gRPC streams, policy-edit deli
 NODE_INCLUDE = $(firstword $(wildcard $(CURDIR)/.tools/node/include/node) $(wildcard $(dir $(shell command -v node))../include/node))
 NATIVE_OUT := sidecar/native/build/fdio.node
 
-$(NATIVE_OUT): sidecar/native/fdio.c sidecar/native/bytes.h $(NODE_STAMP)
+$(NATIVE_OUT): sidecar/native/fdio.c sidecar/native/bytes.h sidecar/native/ring.h $(NODE_STAMP)
 	@command -v gcc >/dev/null || { echo "installing gcc from Debian"; apt-get install -y -qq gcc libc6-dev >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }; }
 	@mkdir -p $(dir $@)
 	gcc -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<

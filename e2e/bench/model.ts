@@ -10,9 +10,11 @@ import type { Summary } from './stats.js';
  * addon (the default, ADR 0022; `sidecar` without policy or audit in fast mode) except
  * `sidecar+node-io`: `sidecar` with `--no-native-io`, on Node sockets. `sidecar+js` is `sidecar`
  * with DBWARD_FAST_RELAY=off: the same I/O as `sidecar+policy`, every message through the session,
- * no policy: the baseline that isolates what the policy itself costs.
+ * no policy: the baseline that isolates what the policy itself costs. `sidecar+epoll` is `sidecar`
+ * with DBWARD_IO_URING=off: one read() or write() per socket operation instead of io_uring batches
+ * (ADR 0023).
  */
-export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+js', 'sidecar+node-io', 'sidecar+policy', 'sidecar+policy+otel'] as const;
+export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+epoll', 'sidecar+js', 'sidecar+node-io', 'sidecar+policy', 'sidecar+policy+otel'] as const;
 export type Target = (typeof TARGETS)[number];
 
 /** The targets of runs saved before `sidecar+policy` existed (proxy.json without config.targets). */
@@ -23,6 +25,8 @@ export const RATIOS = [
   { key: 'sidecar/direct', num: 'sidecar', den: 'direct' },
   { key: 'pgbouncer/direct', num: 'pgbouncer', den: 'direct' },
   { key: 'sidecar/pgbouncer', num: 'sidecar', den: 'pgbouncer' },
+  { key: 'sidecar+epoll/pgbouncer', num: 'sidecar+epoll', den: 'pgbouncer' },
+  { key: 'sidecar/sidecar+epoll', num: 'sidecar', den: 'sidecar+epoll' },
   { key: 'sidecar+node-io/pgbouncer', num: 'sidecar+node-io', den: 'pgbouncer' },
   { key: 'sidecar+policy/sidecar', num: 'sidecar+policy', den: 'sidecar' },
   { key: 'sidecar+policy/sidecar+js', num: 'sidecar+policy', den: 'sidecar+js' },

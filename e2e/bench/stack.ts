@@ -19,7 +19,7 @@ export interface StackOptions {
   otelArgs?: string[];
 }
 
-export type SidecarTarget = 'sidecar' | 'sidecar+js' | 'sidecar+node-io' | 'sidecar+policy' | 'sidecar+policy+otel';
+export type SidecarTarget = 'sidecar' | 'sidecar+epoll' | 'sidecar+js' | 'sidecar+node-io' | 'sidecar+policy' | 'sidecar+policy+otel';
 
 function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -36,6 +36,7 @@ export class BenchStack {
   sidecarOtel: RunningSidecar | undefined;
   sidecarNodeIo: RunningSidecar | undefined;
   sidecarJs: RunningSidecar | undefined;
+  sidecarEpoll: RunningSidecar | undefined;
   readonly incidents: Incident[] = [];
   /** Output of every sidecar process that exited and was restarted, for .cache/bench/sidecar.log. */
   private readonly sidecarLogs: string[] = [];
@@ -64,19 +65,20 @@ export class BenchStack {
 
   async startSidecar(target: SidecarTarget): Promise<RunningSidecar> {
     const args =
-      target === 'sidecar' || target === 'sidecar+js'
+      target === 'sidecar' || target === 'sidecar+js' || target === 'sidecar+epoll'
         ? []
         : target === 'sidecar+node-io'
           ? ['--no-native-io']
           : target === 'sidecar+policy'
             ? this.options.policyArgs
             : [...this.options.policyArgs, ...(this.options.otelArgs ?? [])];
-    const env = target === 'sidecar+js' ? { DBWARD_FAST_RELAY: 'off' } : {};
+    const env = target === 'sidecar+js' ? { DBWARD_FAST_RELAY: 'off' } : target === 'sidecar+epoll' ? { DBWARD_IO_URING: 'off' } : {};
     const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, args, target, env);
     if (target === 'sidecar+policy') this.sidecarPolicy = started;
     else if (target === 'sidecar+policy+otel') this.sidecarOtel = started;
     else if (target === 'sidecar+node-io') this.sidecarNodeIo = started;
     else if (target === 'sidecar+js') this.sidecarJs = started;
+    else if (target === 'sidecar+epoll') this.sidecarEpoll = started;
     else this.sidecar = started;
     this.sidecarPids.set(started.pid, target);
     return started;
@@ -91,6 +93,7 @@ export class BenchStack {
         if (this.pgbouncer === undefined) throw new Error('pgbouncer is not running');
         return { ...base, host: this.pgbouncer.host, port: this.pgbouncer.port };
       case 'sidecar':
+      case 'sidecar+epoll':
       case 'sidecar+node-io':
       case 'sidecar+js':
       case 'sidecar+policy':
@@ -119,6 +122,8 @@ export class BenchStack {
         return this.sidecarNodeIo;
       case 'sidecar+js':
         return this.sidecarJs;
+      case 'sidecar+epoll':
+        return this.sidecarEpoll;
       case 'sidecar+policy':
         return this.sidecarPolicy;
       case 'sidecar+policy+otel':

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "ring.h"
 
 #define READ_SIZE 65536
 /* Room before a read for a message header held back from the previous read (fast mode). */
@@ -375,6 +376,8 @@ typedef struct transport {
   uint32_t remain;        /* body bytes of the current message still to forward */
   int note_status;        /* the next body byte is a ReadyForQuery status */
   uint32_t *stats;        /* STATS_LENGTH entries, owned by the Uint32Array behind stats_ref */
+  int in_reads;           /* in this loop iteration's batch of receives (io_uring batching) */
+  int in_flushes;         /* in this loop iteration's batch of sends: out holds deferred bytes */
 } transport_t;
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events);
@@ -386,6 +389,35 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events);
 static int fast_blocked(const transport_t *t) {
   return t->fast && t->peer != NULL && t->peer->out.len >= FAST_HIGH_WATER;
 }
+
+/* ---------- io_uring batching (ring.h; docs/adr/0023-io-uring-batching.md) ----------
+ *
+ * With the ring on, a fast-mode transport that poll reports readable is not read at once: it joins
+ * the loop iteration's batch, and a uv_check_t (right after the poll phase) receives for the whole
+ * batch in one io_uring_enter, each into its own slice of the read buffer, splits and forwards
+ * them as usual, then sends every queue those reads filled in a second io_uring_enter. Receives
+ * and sends carry MSG_DONTWAIT, so they complete during the call, like read() and write() on a
+ * non-blocking socket (a short send leaves the tail queued for POLLOUT, as before). Forwarded bytes
+ * wait in the peer's queue between the two calls, so a write from JavaScript meanwhile lands
+ * behind them. Without a ring (no io_uring, or denied by seccomp), or with it turned off, every
+ * read and write is the plain system call.
+ */
+#define RING_ENTRIES 256
+#define MAX_BATCH 64
+#define ARENA_SIZE (4 * READ_SIZE) /* the read buffer: up to 4 receives of 64 kB, or more, smaller */
+#define RES_NOT_RUN INT32_MIN        /* not submitted: do it with a plain system call */
+#define RES_LOST (INT32_MIN + 1)     /* submitted, but no completion came back */
+
+static ring_t ring = {.fd = -1};
+static int ring_error = ENOSYS; /* 0 when the ring is set up, else why not (errno) */
+static int ring_on = 0;
+static int in_batch = 0; /* receives of a batch are being processed: forwards are deferred */
+static transport_t *batch_reads[MAX_BATCH];
+static int n_batch_reads = 0;
+static transport_t *batch_flushes[MAX_BATCH];
+static int n_batch_flushes = 0;
+static double ring_enters = 0, ring_ops = 0;
+static uv_check_t batch_check;
 
 static void transport_update(transport_t *t) {
   int want = 0;
@@ -492,6 +524,17 @@ static void fast_leave(transport_t *t) {
 static int fast_forward(transport_t *t, size_t from, size_t to) {
   transport_t *o = t->peer;
   if (to <= from || o == NULL || o->closing || o->ending) return 0;
+  if (in_batch && (o->in_flushes || n_batch_flushes < MAX_BATCH)) { /* sent with the batch */
+    if (bytes_append(&o->out, read_buffer_data + from, to - from) != 0) {
+      transport_close(o, ENOMEM);
+      return 0;
+    }
+    if (!o->in_flushes) {
+      o->in_flushes = 1;
+      batch_flushes[n_batch_flushes++] = o;
+    }
+    return 0;
+  }
   int r = write_or_queue(o->fd, &o->out, read_buffer_data + from, to - from);
   if (r < 0) {
     transport_close(o, -r);
@@ -555,6 +598,179 @@ static size_t fast_input(transport_t *t, size_t start, size_t end, int *deliver)
   return end;
 }
 
+/* read() into read_buffer[at, at + size): the byte count, 0 at EOF, or -errno. */
+static ssize_t read_at(transport_t *t, size_t at, size_t size) {
+  ssize_t n;
+  do n = read(t->fd, read_buffer_data + at, size);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
+/*
+ * What a read of t returned (n bytes at read_buffer + at, 0 at EOF, or -errno): EOF and errors
+ * close, bytes go through fast mode and/or to onData. A held-back header is put in front of the
+ * bytes, in the HEADROOM before `at` (which a read leaves whenever a header is held).
+ */
+static void transport_input(transport_t *t, size_t at, ssize_t n) {
+  if (n == 0) {
+    /* Like a Node socket without allowHalfOpen: what is queued is still written, then close. */
+    t->eof = 1;
+    if (t->out.len == 0) transport_close(t, 0);
+    return;
+  }
+  if (n < 0) {
+    if (n != -EAGAIN && n != -EWOULDBLOCK) transport_close(t, (int)-n);
+    return;
+  }
+  size_t start = at, end = at + (size_t)n;
+  if (t->hdr_len > 0) {
+    start -= (size_t)t->hdr_len;
+    memcpy(read_buffer_data + start, t->hdr, (size_t)t->hdr_len);
+    t->hdr_len = 0;
+  }
+  int deliver = 1;
+  if (t->fast) {
+    start = fast_input(t, start, end, &deliver);
+    if (t->closing) return;
+  }
+  if (deliver) transport_deliver(t, start, end);
+}
+
+/*
+ * Submits the k entries prepared for this batch (user_data 0..k-1) and collects their results into
+ * res: a byte count or -errno; RES_NOT_RUN for an entry the kernel did not take (the caller does
+ * it with a plain system call), RES_LOST for one it took but did not complete. A failure turns
+ * the ring off for good (every later read and write is a plain system call); ring_error says why.
+ */
+static void ring_run(int k, int32_t *res) {
+  for (int j = 0; j < k; j++) res[j] = RES_NOT_RUN;
+  if (k == 0 || !ring_on) return;
+  if (ring.pending != (unsigned)k) { /* an entry could not be had: the queue is not ours to guess */
+    ring_error = EBUSY;
+    ring_on = 0;
+    return;
+  }
+  ring_enters++;
+  int submitted = ring_enter(&ring, 1, 0); /* MSG_DONTWAIT: each completes during the call */
+  if (submitted < 0) {
+    ring_error = -submitted;
+    ring_on = 0;
+    return;
+  }
+  ring_ops += submitted;
+  int seen = 0;
+  struct io_uring_cqe *cqe;
+  while ((cqe = ring_cqe(&ring)) != NULL) {
+    uint64_t j = cqe->user_data;
+    if (j < (uint64_t)submitted && res[j] == RES_NOT_RUN) {
+      res[j] = cqe->res;
+      seen++;
+    }
+    ring_cqe_done(&ring);
+  }
+  if (seen < submitted) { /* went asynchronous after all (ring_probe says this kernel does not) */
+    ring_error = EINPROGRESS;
+    ring_on = 0;
+    for (int j = 0; j < submitted; j++)
+      if (res[j] == RES_NOT_RUN) res[j] = RES_LOST;
+  }
+  if (submitted < k) { /* not expected with IORING_SETUP_SUBMIT_ALL; the rest stay unsubmitted */
+    ring_error = EIO;
+    ring_on = 0;
+  }
+}
+
+/* Sends each queue the batch's receives filled, in one io_uring_enter. */
+static void batch_flush(void) {
+  int n = n_batch_flushes;
+  n_batch_flushes = 0;
+  transport_t *sub[MAX_BATCH];
+  int32_t res[MAX_BATCH];
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    transport_t *o = batch_flushes[i];
+    o->in_flushes = 0;
+    if (o->closing || o->out.len == 0) continue;
+    struct io_uring_sqe *sqe = ring_on ? ring_sqe(&ring) : NULL;
+    if (sqe != NULL) {
+      sqe->opcode = IORING_OP_SEND;
+      sqe->fd = o->fd;
+      sqe->addr = (uint64_t)(uintptr_t)(o->out.data + o->out.start);
+      sqe->len = o->out.len > UINT32_MAX ? UINT32_MAX : (uint32_t)o->out.len;
+      sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+      sqe->user_data = (uint64_t)k;
+    }
+    sub[k++] = o;
+  }
+  ring_run(k, res);
+  for (int j = 0; j < k; j++) {
+    transport_t *o = sub[j];
+    int32_t r = res[j];
+    if (o->closing) continue;
+    if (r == RES_NOT_RUN) {
+      r = bytes_flush(&o->out, o->fd); /* the plain way: 0, or -errno */
+      if (r == 0) continue;
+    } else if (r >= 0) {
+      o->out.start += (size_t)r;
+      o->out.len -= (size_t)r;
+      if (o->out.len == 0) o->out.start = 0;
+      continue;
+    } else if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR) {
+      continue;
+    }
+    transport_close(o, r == RES_LOST ? EIO : -r);
+  }
+  for (int j = 0; j < k; j++) {
+    transport_t *o = sub[j];
+    if (o->closing) continue;
+    transport_update(o); /* POLLOUT for a tail */
+    transport_after_flush(o);
+  }
+}
+
+/* After the poll phase: the batch's receives in one io_uring_enter, then its sends in another. */
+static void batch_check_cb(uv_check_t *handle) {
+  (void)handle;
+  int n = n_batch_reads;
+  if (n == 0) return;
+  n_batch_reads = 0;
+  size_t slice = (ARENA_SIZE / (size_t)(n < 4 ? 4 : n)) & ~(size_t)63;
+  transport_t *sub[MAX_BATCH];
+  size_t at[MAX_BATCH];
+  int32_t res[MAX_BATCH];
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    transport_t *t = batch_reads[i];
+    t->in_reads = 0;
+    /* Changed since poll reported it: left as is, poll (level-triggered) reports it again. */
+    if (t->closing || t->paused || t->eof || !t->fast || fast_blocked(t)) continue;
+    at[k] = (size_t)k * slice + HEADROOM;
+    struct io_uring_sqe *sqe = ring_on ? ring_sqe(&ring) : NULL;
+    if (sqe != NULL) {
+      sqe->opcode = IORING_OP_RECV;
+      sqe->fd = t->fd;
+      sqe->addr = (uint64_t)(uintptr_t)(read_buffer_data + at[k]);
+      sqe->len = (uint32_t)(slice - HEADROOM);
+      sqe->msg_flags = MSG_DONTWAIT;
+      sqe->user_data = (uint64_t)k;
+    }
+    sub[k++] = t;
+  }
+  ring_run(k, res);
+  in_batch = 1;
+  for (int j = 0; j < k; j++) {
+    transport_t *t = sub[j];
+    if (t->closing) continue;
+    int32_t r = res[j];
+    if (r == RES_NOT_RUN) r = (int32_t)read_at(t, at[j], slice - HEADROOM);
+    else if (r == RES_LOST) r = -EIO;
+    transport_input(t, at[j], r);
+    if (!t->closing) transport_update(t);
+  }
+  in_batch = 0;
+  batch_flush();
+}
+
 static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
   transport_t *t = handle->data;
   if (t->closing) return;
@@ -572,36 +788,15 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
     if (t->closing) return;
   }
   if ((events & UV_READABLE) && !t->paused && !t->eof && !fast_blocked(t)) {
-    /* A header held back in fast mode is put back in front of what is read next. */
-    size_t at = t->hdr_len > 0 ? HEADROOM : 0;
-    ssize_t n;
-    do n = read(t->fd, read_buffer_data + at, READ_SIZE - at);
-    while (n < 0 && errno == EINTR);
-    if (n == 0) {
-      /* Like a Node socket without allowHalfOpen: what is queued is still written, then close. */
-      t->eof = 1;
-      if (t->out.len == 0) {
-        transport_close(t, 0);
-        return;
-      }
-    } else if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        transport_close(t, errno);
-        return;
+    if (ring_on && t->fast && (t->in_reads || n_batch_reads < MAX_BATCH)) {
+      if (!t->in_reads) { /* received with the loop iteration's batch (batch_check_cb) */
+        t->in_reads = 1;
+        batch_reads[n_batch_reads++] = t;
       }
     } else {
-      size_t start = at, end = at + (size_t)n;
-      if (t->hdr_len > 0) {
-        start -= (size_t)t->hdr_len;
-        memcpy(read_buffer_data + start, t->hdr, (size_t)t->hdr_len);
-        t->hdr_len = 0;
-      }
-      int deliver = 1;
-      if (t->fast) {
-        start = fast_input(t, start, end, &deliver);
-        if (t->closing) return;
-      }
-      if (deliver) transport_deliver(t, start, end);
+      /* A header held back in fast mode is put back in front of what is read next. */
+      size_t at = t->hdr_len > 0 ? HEADROOM : 0;
+      transport_input(t, at, read_at(t, at, READ_SIZE - at));
       if (t->closing) return;
     }
   }
@@ -833,6 +1028,83 @@ static napi_value js_fast(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * Sets the ring up (kernel 6.0+: IORING_SETUP_SINGLE_ISSUER) and checks that a receive with
+ * MSG_DONTWAIT on an empty socket completes during io_uring_enter with -EAGAIN (batching relies on
+ * every operation completing there). 0, or the errno that keeps the ring off.
+ */
+static int ring_probe(void) {
+  int r = ring_setup(&ring, RING_ENTRIES, IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER);
+  if (r < 0) return -r;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+    int e = errno;
+    ring_free(&ring);
+    return e;
+  }
+  char byte;
+  struct io_uring_sqe *sqe = ring_sqe(&ring);
+  sqe->opcode = IORING_OP_RECV;
+  sqe->fd = sv[0];
+  sqe->addr = (uint64_t)(uintptr_t)&byte;
+  sqe->len = 1;
+  sqe->msg_flags = MSG_DONTWAIT;
+  sqe->user_data = 7;
+  int e = 0;
+  r = ring_enter(&ring, 1, 0);
+  struct io_uring_cqe *cqe = ring_cqe(&ring);
+  if (r != 1) e = r < 0 ? -r : EIO;
+  else if (cqe == NULL || cqe->user_data != 7 || cqe->res != -EAGAIN) e = EINPROGRESS;
+  if (cqe != NULL) ring_cqe_done(&ring);
+  close(sv[0]); /* a receive still pending ends with the socket */
+  close(sv[1]);
+  if (e != 0) ring_free(&ring);
+  return e;
+}
+
+static void ring_init(napi_env env) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return;
+  ring_error = ring_probe();
+  if (ring_error != 0) return;
+  uv_check_init(loop, &batch_check);
+  uv_check_start(&batch_check, batch_check_cb);
+  uv_unref((uv_handle_t *)&batch_check);
+  ring_on = 1;
+}
+
+/* ring() -> { available, on, error (errno, 0 when available), enters, operations } */
+static napi_value js_ring(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_get_boolean(env, ring.fd >= 0, &v);
+  napi_set_named_property(env, o, "available", v);
+  napi_get_boolean(env, ring_on, &v);
+  napi_set_named_property(env, o, "on", v);
+  napi_create_int32(env, ring_error, &v);
+  napi_set_named_property(env, o, "error", v);
+  napi_create_double(env, ring_enters, &v);
+  napi_set_named_property(env, o, "enters", v);
+  napi_create_double(env, ring_ops, &v);
+  napi_set_named_property(env, o, "operations", v);
+  return o;
+}
+
+/* setRing(on) -> whether batching is now on (it cannot be turned on without a working ring). */
+static napi_value js_set_ring(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool on;
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok)
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "setRing(on: boolean)");
+  ring_on = on && ring_error == 0;
+  napi_value result;
+  napi_get_boolean(env, ring_on, &result);
+  return result;
+}
+
 static napi_value js_set_call_mode(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -862,6 +1134,7 @@ NAPI_MODULE_INIT() {
       {"splice", js_splice}, {"open", js_open},   {"write", js_write}, {"end", js_end},
       {"pause", js_pause},   {"resume", js_resume}, {"close", js_close}, {"queued", js_queued},
       {"setCallMode", js_set_call_mode}, {"link", js_link}, {"fast", js_fast},
+      {"ring", js_ring}, {"setRing", js_set_ring},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
@@ -869,9 +1142,10 @@ NAPI_MODULE_INIT() {
     napi_set_named_property(env, exports, fns[i].name, f);
   }
   if (read_buffer_ref == NULL) {
+    ring_init(env);
     napi_value buf;
     void *data;
-    napi_create_buffer(env, READ_SIZE, &data, &buf);
+    napi_create_buffer(env, ARENA_SIZE, &data, &buf);
     napi_create_reference(env, buf, 1, &read_buffer_ref);
     read_buffer_data = data;
   }
@@ -879,7 +1153,7 @@ NAPI_MODULE_INIT() {
   napi_get_reference_value(env, read_buffer_ref, &buf);
   napi_set_named_property(env, exports, "readBuffer", buf);
   napi_value size;
-  napi_create_int32(env, READ_SIZE, &size);
+  napi_create_int32(env, ARENA_SIZE, &size);
   napi_set_named_property(env, exports, "readSize", size);
   return exports;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { getSystemErrorName } from 'node:util';
 import { parseCli, USAGE, type NativeIoMode, type SidecarConfig } from './config/cli.js';
 import { ConfigError } from './config/errors.js';
 import { AdminServer } from './admin/server.js';
@@ -39,6 +40,13 @@ function nativeIoState(mode: NativeIoMode, loaded: boolean): string {
   return mode === 'off' ? 'off (Node sockets)' : 'unavailable (Node sockets)';
 }
 
+/** Whether the addon batches socket operations into io_uring, for the start-up line. */
+function ringState(fdio: Fdio): string {
+  const ring = fdio.ring();
+  if (ring.on) return 'on';
+  return ring.available ? 'off' : `unavailable (${getSystemErrorName(-ring.error)})`;
+}
+
 async function main(): Promise<void> {
   let config: SidecarConfig;
   let clientTls: SecureContext | undefined;
@@ -68,6 +76,7 @@ async function main(): Promise<void> {
   const policyVersion = (): string | undefined => policy?.watcher.current?.version ?? controlPlane?.client.inForce?.version;
   const audit = await startAudit(config, auditConfig, runtime, policyVersion, log);
   const nativeIo = loadNativeIo(config.nativeIo, log);
+  if (nativeIo !== undefined && !config.ioUring) nativeIo.setRing(false);
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -128,6 +137,7 @@ async function main(): Promise<void> {
       clientTls: clientTls !== undefined,
       nativeIo: nativeIoState(config.nativeIo, nativeIo !== undefined),
       fastRelay: nativeIo !== undefined && !config.fastRelay ? 'off' : undefined,
+      ioUring: nativeIo !== undefined ? ringState(nativeIo) : undefined,
       mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       controlPlane: config.controlPlane?.target,
       policyVersion: policyVersion(),

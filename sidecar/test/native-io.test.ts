@@ -22,6 +22,7 @@ let byDefault: RunningSidecar;
 let nodeSockets: RunningSidecar;
 let withPolicy: RunningSidecar;
 let fastRelayOff: RunningSidecar;
+let plainCalls: RunningSidecar;
 const policyDir = mkdtempSync(join(tmpdir(), 'dbward-native-io-'));
 
 beforeAll(async () => {
@@ -38,6 +39,7 @@ beforeAll(async () => {
   const policy = join(policyDir, 'allow-all.yaml');
   writeFileSync(policy, 'apiVersion: dbward.io/v1alpha1\nkind: DataAccessPolicy\nmetadata: { name: allow-all }\nspec:\n  classification: { automatic: false }\n');
   fastRelayOff = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io'], env: { DBWARD_FAST_RELAY: 'off' }, name: 'sidecar-fast-relay-off' });
+  plainCalls = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io'], env: { DBWARD_IO_URING: 'off' }, name: 'sidecar-no-io-uring' });
   withPolicy = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io', '--policy', policy], name: 'sidecar-native-policy' });
 }, 120_000);
 
@@ -48,6 +50,7 @@ afterAll(async () => {
   await nodeSockets?.stop();
   await withPolicy?.stop();
   await fastRelayOff?.stop();
+  await plainCalls?.stop();
   await db?.stop();
   rmSync(policyDir, { recursive: true, force: true });
 });
@@ -116,6 +119,12 @@ describe('--native-io', () => {
     expect(state(native)).toBe('on (sessions with plain TCP on both legs)');
     expect(state(byDefault)).toBe('on (sessions with plain TCP on both legs)');
     expect(state(nodeSockets)).toBe('off (Node sockets)');
+    // io_uring batching (ADR 0023): on where the kernel allows it, off with DBWARD_IO_URING=off.
+    const ring = (s: RunningSidecar): unknown => s.logs().find((l) => typeof l.listen === 'string')?.ioUring;
+    expect(ring(native)).toMatch(/^(on|unavailable \(E[A-Z]+\))$/);
+    expect(ring(byDefault)).toBe(ring(native));
+    expect(ring(plainCalls)).toMatch(/^(off|unavailable \(E[A-Z]+\))$/);
+    expect(ring(nodeSockets)).toBeUndefined();
   });
 
   it('by default a plain session runs on the addon; with --no-native-io on Node sockets; same transcript', async () => {
@@ -136,7 +145,11 @@ describe('--native-io', () => {
     expect(sessionIo(native).slice(before)).toEqual(['native']);
   });
 
-  it('pgbench through the addon: every transaction of every client completes, relayed in fast mode', async () => {
+  it.each([
+    { calls: 'io_uring batches', sidecar: () => native },
+    { calls: 'plain system calls (DBWARD_IO_URING=off)', sidecar: () => plainCalls },
+  ])('pgbench through the addon with $calls: every transaction of every client completes, relayed in fast mode', async ({ sidecar }) => {
+    const native = sidecar();
     const env = { ...db.env({ user: 'postgres', database: 'postgres' }) };
     await runChecked('pgbench', ['-i', '-s', '1', '-q'], { env, timeoutMs: 60_000 });
     const before = await settled(native);

@@ -58,6 +58,12 @@ export interface SidecarConfig {
    * for what a policy costs). Environment only.
    */
   fastRelay: boolean;
+  /**
+   * DBWARD_IO_URING=off: the addon makes one read() or write() per socket operation instead of
+   * batching a loop iteration's operations into io_uring (docs/adr/0023). Environment only; the
+   * ring is used only where the kernel allows it.
+   */
+  ioUring: boolean;
 }
 
 export type NativeIoMode = 'auto' | 'on' | 'off';
@@ -183,17 +189,18 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
       maxClientMessageBytes: parseSize(one('max-message-size') ?? '64MB', '--max-message-size'),
       logLevel: logLevel as SidecarConfig['logLevel'],
       nativeIo: parsed.values['native-io'] === true ? 'on' : parsed.values['native-io'] === false ? 'off' : parseNativeIoEnv(env['DBWARD_NATIVE_IO']),
-      fastRelay: parseFastRelayEnv(env['DBWARD_FAST_RELAY']),
+      fastRelay: parseSwitchEnv('DBWARD_FAST_RELAY', env['DBWARD_FAST_RELAY']),
+      ioUring: parseSwitchEnv('DBWARD_IO_URING', env['DBWARD_IO_URING']),
     },
   };
 }
 
-/** DBWARD_FAST_RELAY: unset, empty, on, 1 or true; off, 0 or false. Anything else is an error. */
-function parseFastRelayEnv(value: string | undefined): boolean {
+/** An on/off environment switch: unset, empty, on, 1 or true; off, 0 or false. Anything else is an error. */
+function parseSwitchEnv(name: string, value: string | undefined): boolean {
   const v = value?.toLowerCase();
   if (v === undefined || v === '' || v === 'on' || v === '1' || v === 'true') return true;
   if (v === 'off' || v === '0' || v === 'false') return false;
-  throw new ConfigError('DBWARD_FAST_RELAY', `must be on, 1, true, off, 0 or false, got "${value}"`);
+  throw new ConfigError(name, `must be on, 1, true, off, 0 or false, got "${value}"`);
 }
 
 /** DBWARD_NATIVE_IO: unset, empty or auto; 1, true or on; 0, false or off. Anything else is an error. */

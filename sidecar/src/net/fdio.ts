@@ -44,9 +44,26 @@ export interface Fdio {
   fast(handle: FdioHandle, table: Uint8Array, maxLength: number): boolean;
   /** Fast mode off at the next message boundary: true when off now; false when an onData (maybe empty) will mark it. */
   fast(handle: FdioHandle, table: null): boolean;
+  /** io_uring batching (docs/adr/0023): whether the kernel gave a working ring, whether it is on, and its counters. */
+  ring(): RingState;
+  /** Turns io_uring batching on or off; returns whether it is on (never without a working ring). */
+  setRing(on: boolean): boolean;
   /** The buffer every onData view points into; valid only during the callback. */
   readonly readBuffer: Buffer;
   readonly readSize: number;
+}
+
+/** What {@link Fdio.ring} reports. */
+export interface RingState {
+  /** The kernel set up a ring and passed the start-up check. */
+  readonly available: boolean;
+  /** Fast-mode reads and the sends they cause are batched into io_uring. */
+  readonly on: boolean;
+  /** Why the ring is not available or was turned off after a failure (errno), else 0. */
+  readonly error: number;
+  /** io_uring_enter calls and operations submitted so far. */
+  readonly enters: number;
+  readonly operations: number;
 }
 
 /** Length of a transport's stats array: counts per message type, then {@link FAST_STAT_PARTIAL} and {@link FAST_STAT_READY_STATUS}. */
