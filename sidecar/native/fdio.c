@@ -378,6 +378,9 @@ typedef struct transport {
   uint32_t *stats;        /* STATS_LENGTH entries, owned by the Uint32Array behind stats_ref */
   int in_reads;           /* in this loop iteration's batch of receives (io_uring batching) */
   int in_flushes;         /* in this loop iteration's batch of sends: out holds deferred bytes */
+  uint64_t stream_bytes;  /* bytes of consecutive DataRow/CopyData messages forwarded in fast mode */
+  int coalescing;         /* not read until the coalescing timer fires (see below) */
+  struct transport *co_next, *co_prev;
 } transport_t;
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events);
@@ -419,10 +422,64 @@ static int n_batch_flushes = 0;
 static double ring_enters = 0, ring_ops = 0;
 static uv_check_t batch_check;
 
+/* ---------- read coalescing for streamed results (docs/adr/0023, "Large results") ----------
+ *
+ * A fast-mode leg that has forwarded more than COALESCE_AFTER bytes of consecutive DataRow or
+ * CopyData messages, and whose last read emptied the socket, is not read again until the next
+ * tick of a COALESCE_MS timer. The sender keeps writing into the socket meanwhile, so the next
+ * read takes what a millisecond brought (64 kB per read) instead of each 8 kB piece PostgreSQL
+ * writes, and the receiver is woken once per read instead of once per piece. Short results never
+ * get there; the cost is at most one tick of delay on the tail of a long stream.
+ */
+#define COALESCE_AFTER (1u << 18)
+#define COALESCE_MS 1
+static uv_timer_t coalesce_timer;
+static int coalesce_timer_ready = 0;
+static transport_t *coalescing_list = NULL;
+static double coalesce_waits = 0;
+
+static void transport_update(transport_t *t);
+
+static void coalesce_stop(transport_t *t) {
+  if (!t->coalescing) return;
+  t->coalescing = 0;
+  if (t->co_prev != NULL) t->co_prev->co_next = t->co_next;
+  else coalescing_list = t->co_next;
+  if (t->co_next != NULL) t->co_next->co_prev = t->co_prev;
+  t->co_next = t->co_prev = NULL;
+}
+
+static void coalesce_timer_cb(uv_timer_t *timer) {
+  (void)timer;
+  transport_t *list = coalescing_list;
+  coalescing_list = NULL;
+  while (list != NULL) {
+    transport_t *t = list;
+    list = t->co_next;
+    t->coalescing = 0;
+    t->co_next = t->co_prev = NULL;
+    transport_update(t);
+  }
+}
+
+/* After a read of n bytes of `room` that emptied the socket (n < room): wait for the timer? */
+static void coalesce_after_read(transport_t *t, ssize_t n, size_t room) {
+  if (!coalesce_timer_ready || t->closing || !t->fast || t->coalescing || t->stream_bytes < COALESCE_AFTER) return;
+  if (n <= 0 || (size_t)n >= room) return;
+  t->coalescing = 1;
+  coalesce_waits++;
+  t->co_prev = NULL;
+  t->co_next = coalescing_list;
+  if (coalescing_list != NULL) coalescing_list->co_prev = t;
+  coalescing_list = t;
+  if (!uv_is_active((uv_handle_t *)&coalesce_timer)) uv_timer_start(&coalesce_timer, coalesce_timer_cb, COALESCE_MS, 0);
+  transport_update(t);
+}
+
 static void transport_update(transport_t *t) {
   int want = 0;
   if (!t->closing) {
-    if (!t->paused && !t->eof && !fast_blocked(t)) want |= UV_READABLE;
+    if (!t->paused && !t->eof && !fast_blocked(t) && !t->coalescing) want |= UV_READABLE;
     if (t->out.len > 0) want |= UV_WRITABLE;
   }
   if (want == t->events) return;
@@ -462,6 +519,7 @@ static void transport_unlink(transport_t *t) {
 
 static void transport_close(transport_t *t, int err) {
   if (t->closing) return;
+  coalesce_stop(t);
   transport_unlink(t);
   t->closing = 1;
   t->err = err;
@@ -517,6 +575,8 @@ static void transport_deliver(transport_t *t, size_t start, size_t end) {
 static void fast_leave(transport_t *t) {
   t->fast = 0;
   t->slow_requested = 0;
+  t->stream_bytes = 0;
+  coalesce_stop(t);
 }
 
 /* Writes read_buffer[from, to) to the peer, or drops it when the peer is gone or ending (as
@@ -589,6 +649,7 @@ static size_t fast_input(transport_t *t, size_t start, size_t end, int *deliver)
       return p;
     }
     t->stats[type]++;
+    t->stream_bytes = type == 'D' || type == 'd' ? t->stream_bytes + len + 1 : 0;
     t->note_status = type == 'Z' && len > 4;
     t->remain = len - 4;
     p += 5;
@@ -765,7 +826,9 @@ static void batch_check_cb(uv_check_t *handle) {
     if (r == RES_NOT_RUN) r = (int32_t)read_at(t, at[j], slice - HEADROOM);
     else if (r == RES_LOST) r = -EIO;
     transport_input(t, at[j], r);
-    if (!t->closing) transport_update(t);
+    if (t->closing) continue;
+    coalesce_after_read(t, r, slice - HEADROOM);
+    transport_update(t);
   }
   in_batch = 0;
   batch_flush();
@@ -796,8 +859,10 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
     } else {
       /* A header held back in fast mode is put back in front of what is read next. */
       size_t at = t->hdr_len > 0 ? HEADROOM : 0;
-      transport_input(t, at, read_at(t, at, READ_SIZE - at));
+      ssize_t n = read_at(t, at, READ_SIZE - at);
+      transport_input(t, at, n);
       if (t->closing) return;
+      coalesce_after_read(t, n, READ_SIZE - at);
     }
   }
   transport_update(t);
@@ -1073,7 +1138,7 @@ static void ring_init(napi_env env) {
   ring_on = 1;
 }
 
-/* ring() -> { available, on, error (errno, 0 when available), enters, operations } */
+/* ring() -> { available, on, error (errno, 0 when available), enters, operations, coalescingWaits } */
 static napi_value js_ring(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value o, v;
@@ -1088,6 +1153,8 @@ static napi_value js_ring(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "enters", v);
   napi_create_double(env, ring_ops, &v);
   napi_set_named_property(env, o, "operations", v);
+  napi_create_double(env, coalesce_waits, &v);
+  napi_set_named_property(env, o, "coalescingWaits", v);
   return o;
 }
 
@@ -1143,6 +1210,9 @@ NAPI_MODULE_INIT() {
   }
   if (read_buffer_ref == NULL) {
     ring_init(env);
+    uv_loop_t *loop;
+    /* Active only while a transport waits for it: then it keeps the loop alive, as the poll would. */
+    if (napi_get_uv_event_loop(env, &loop) == napi_ok && uv_timer_init(loop, &coalesce_timer) == 0) coalesce_timer_ready = 1;
     napi_value buf;
     void *data;
     napi_create_buffer(env, ARENA_SIZE, &data, &buf);

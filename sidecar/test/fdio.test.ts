@@ -369,6 +369,43 @@ describe.each([
     expect(() => unlinked.goFast(new Uint8Array(256), 100)).toThrow(/not linked/);
   });
 
+  it('coalesces the reads of a long stream of DataRows, and the short tail after it still arrives at once', async () => {
+    const s = await linked();
+    s.back.goFast(table('TDCZ'), 1 << 20);
+    const waitsBefore = fdio.ring().coalescingWaits;
+    // 3 MB of DataRows written in 8 kB pieces, as PostgreSQL writes them, with pauses between
+    // bursts so the relay drains the socket (and then waits for the timer) many times.
+    const row = msg('D', randomBytes(1000));
+    const rows = Array.from({ length: 3000 }, () => row);
+    const piece = Buffer.concat(rows.slice(0, 8));
+    const sent: Buffer[] = [msg('T', 'row description')];
+    s.server.write(sent[0]!);
+    for (let i = 0; i < rows.length; i += 8) {
+      s.server.write(piece);
+      sent.push(piece);
+      if (i % 64 === 0) await tick(1);
+    }
+    const tail = Buffer.concat([msg('C', 'SELECT 3000\0'), msg('Z', 'I')]);
+    await until(() => total(s.toClient) === total(sent), 'the stream');
+    const t0 = performance.now();
+    s.server.write(tail);
+    sent.push(tail);
+    await until(() => total(s.toClient) === total(sent), 'the tail');
+    // The tail waits at most for one tick of the 1 ms timer (plus this machine's scheduling).
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(Buffer.concat(s.toClient).equals(Buffer.concat(sent))).toBe(true);
+    expect(s.backReads).toEqual([]);
+    expect(s.back.takeFastCount(0x44)).toBe(3000);
+    expect(fdio.ring().coalescingWaits).toBeGreaterThan(waitsBefore);
+    // Short replies after it are never held: the ReadyForQuery reset the stream.
+    const reply = Buffer.concat([msg('T', 'rd'), msg('D', 'one row'), msg('C', 'SELECT 1\0'), msg('Z', 'I')]);
+    const waits = fdio.ring().coalescingWaits;
+    s.server.write(reply);
+    sent.push(reply);
+    await until(() => total(s.toClient) === total(sent), 'the short reply');
+    expect(fdio.ring().coalescingWaits).toBe(waits);
+  });
+
   it('keeps order when JavaScript writes to the peer while forwarded bytes of the same read wait for their send', async () => {
     const s = await linked();
     s.front.goFast(table('Q'), 1 << 20);

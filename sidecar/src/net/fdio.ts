@@ -64,6 +64,8 @@ export interface RingState {
   /** io_uring_enter calls and operations submitted so far. */
   readonly enters: number;
   readonly operations: number;
+  /** Times a fast-mode leg streaming a long result waited for the coalescing timer (ADR 0023, "Large results"). */
+  readonly coalescingWaits: number;
 }
 
 /** Length of a transport's stats array: counts per message type, then {@link FAST_STAT_PARTIAL} and {@link FAST_STAT_READY_STATUS}. */
