@@ -410,6 +410,7 @@ static int fast_blocked(const transport_t *t) {
 #define ARENA_SIZE (4 * READ_SIZE) /* the read buffer: up to 4 receives of 64 kB, or more, smaller */
 #define RES_NOT_RUN INT32_MIN        /* not submitted: do it with a plain system call */
 #define RES_LOST (INT32_MIN + 1)     /* submitted, but no completion came back */
+#define SMALL_QUEUE 16384            /* a write queue's allocation kept once it is empty */
 
 static ring_t ring = {.fd = -1};
 static int ring_error = ENOSYS; /* 0 when the ring is set up, else why not (errno) */
@@ -431,7 +432,9 @@ static uv_check_t batch_check;
  * writes, and the receiver is woken once per read instead of once per piece. Short results never
  * get there; the cost is at most one tick of delay on the tail of a long stream.
  */
+#ifndef COALESCE_AFTER /* -DCOALESCE_AFTER=0xffffffffu compiles coalescing out (for comparisons) */
 #define COALESCE_AFTER (1u << 18)
+#endif
 #define COALESCE_MS 1
 static uv_timer_t coalesce_timer;
 static int coalesce_timer_ready = 0;
@@ -774,7 +777,11 @@ static void batch_flush(void) {
     } else if (r >= 0) {
       o->out.start += (size_t)r;
       o->out.len -= (size_t)r;
-      if (o->out.len == 0) o->out.start = 0;
+      if (o->out.len == 0) {
+        o->out.start = 0;
+        /* Forwards pass through the queue here: do not keep a streamed result's 64 kB per leg. */
+        if (o->out.cap > SMALL_QUEUE) bytes_free(&o->out);
+      }
       continue;
     } else if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR) {
       continue;
