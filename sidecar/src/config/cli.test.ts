@@ -52,6 +52,19 @@ describe('parseCli', () => {
     expect(run(['--upstream', UPSTREAM], { ...env }).fastRelay).toBe(expected);
   });
 
+  it.each([
+    [{}, true],
+    [{ DBWARD_IO_URING: 'on' }, true],
+    [{ DBWARD_IO_URING: 'off' }, false],
+    [{ DBWARD_IO_URING: 'false' }, false],
+  ] as const)('DBWARD_IO_URING %j -> %s', (env, expected) => {
+    expect(run(['--upstream', UPSTREAM], { ...env }).ioUring).toBe(expected);
+  });
+
+  it('refuses a DBWARD_IO_URING that is not on or off', () => {
+    expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_IO_URING: 'maybe' }))).toBe('DBWARD_IO_URING');
+  });
+
   it('refuses a DBWARD_FAST_RELAY that is not on or off', () => {
     expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_FAST_RELAY: 'sometimes' }))).toBe('DBWARD_FAST_RELAY');
   });
