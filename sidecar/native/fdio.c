@@ -1145,6 +1145,20 @@ static void ring_init(napi_env env) {
   ring_on = 1;
 }
 
+/* The first argument of a call, or NULL when there is none. */
+static napi_value first_arg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc < 1 ? NULL : argv[0];
+}
+
+static void set_number(napi_env env, napi_value o, const char *name, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  napi_set_named_property(env, o, name, v);
+}
+
 /* ring() -> { available, on, error (errno, 0 when available), enters, operations, coalescingWaits } */
 static napi_value js_ring(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1154,24 +1168,18 @@ static napi_value js_ring(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "available", v);
   napi_get_boolean(env, ring_on, &v);
   napi_set_named_property(env, o, "on", v);
-  napi_create_int32(env, ring_error, &v);
-  napi_set_named_property(env, o, "error", v);
-  napi_create_double(env, ring_enters, &v);
-  napi_set_named_property(env, o, "enters", v);
-  napi_create_double(env, ring_ops, &v);
-  napi_set_named_property(env, o, "operations", v);
-  napi_create_double(env, coalesce_waits, &v);
-  napi_set_named_property(env, o, "coalescingWaits", v);
+  set_number(env, o, "error", ring_error);
+  set_number(env, o, "enters", ring_enters);
+  set_number(env, o, "operations", ring_ops);
+  set_number(env, o, "coalescingWaits", coalesce_waits);
   return o;
 }
 
 /* setRing(on) -> whether batching is now on (it cannot be turned on without a working ring). */
 static napi_value js_set_ring(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value arg = first_arg(env, info);
   bool on;
-  if (argc < 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok)
+  if (arg == NULL || napi_get_value_bool(env, arg, &on) != napi_ok)
     return throw_error(env, "ERR_INVALID_ARG_TYPE", "setRing(on: boolean)");
   ring_on = on && ring_error == 0;
   napi_value result;
@@ -1180,11 +1188,9 @@ static napi_value js_set_ring(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_set_call_mode(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value arg = first_arg(env, info);
   int32_t m;
-  if (argc < 1 || !arg_int(env, argv[0], &m) || m < 0 || m > 2)
+  if (arg == NULL || !arg_int(env, arg, &m) || m < 0 || m > 2)
     return throw_error(env, "ERR_INVALID_ARG_VALUE", "setCallMode(0 | 1 | 2)");
   if (m == 2 && drain_setup(env) != 0) return throw_error(env, "ERR_FDIO", "no event loop");
   call_mode = m;

@@ -363,6 +363,7 @@ describe.each([
     expect(() => fdio.fast(handle, new Uint8Array(10), 100)).toThrow(/Uint8Array\(256\)/);
     expect(() => fdio.fast(handle, new Uint8Array(256), 2)).toThrow(/maxLength/);
     expect(() => fdio.link(handle, handle)).toThrow(/itself/);
+    expect(() => fdio.setRing('yes' as unknown as boolean)).toThrow(/setRing\(on: boolean\)/);
     const { ours } = await pair();
     const unlinked = NativeSocket.adopt(fdio, ours)!;
     cleanups.push(() => unlinked.destroy());
