@@ -23,6 +23,7 @@ let nodeSockets: RunningSidecar;
 let withPolicy: RunningSidecar;
 let fastRelayOff: RunningSidecar;
 let plainCalls: RunningSidecar;
+let seccomped: RunningSidecar;
 const policyDir = mkdtempSync(join(tmpdir(), 'dbward-native-io-'));
 
 beforeAll(async () => {
@@ -39,6 +40,10 @@ beforeAll(async () => {
   const policy = join(policyDir, 'allow-all.yaml');
   writeFileSync(policy, 'apiVersion: dbward.io/v1alpha1\nkind: DataAccessPolicy\nmetadata: { name: allow-all }\nspec:\n  classification: { automatic: false }\n');
   fastRelayOff = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io'], env: { DBWARD_FAST_RELAY: 'off' }, name: 'sidecar-fast-relay-off' });
+  // io_uring denied by seccomp, as under the RuntimeDefault profile of most container runtimes.
+  const denyIoUring = join(policyDir, 'deny-io-uring');
+  await runChecked('gcc', ['-O2', '-Wall', '-Wextra', '-o', denyIoUring, join(ROOT, 'sidecar/test/support/deny-io-uring.c')], { timeoutMs: 60_000 });
+  seccomped = await startSidecar({ upstream, args: ['--log-level', 'debug'], launcher: [denyIoUring], name: 'sidecar-seccomp-no-io-uring' });
   plainCalls = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io'], env: { DBWARD_IO_URING: 'off' }, name: 'sidecar-no-io-uring' });
   withPolicy = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io', '--policy', policy], name: 'sidecar-native-policy' });
 }, 120_000);
@@ -51,6 +56,7 @@ afterAll(async () => {
   await withPolicy?.stop();
   await fastRelayOff?.stop();
   await plainCalls?.stop();
+  await seccomped?.stop();
   await db?.stop();
   rmSync(policyDir, { recursive: true, force: true });
 });
@@ -125,6 +131,7 @@ describe('--native-io', () => {
     expect(ring(byDefault)).toBe(ring(native));
     expect(ring(plainCalls)).toMatch(/^(off|unavailable \(E[A-Z]+\))$/);
     expect(ring(nodeSockets)).toBeUndefined();
+    expect(ring(seccomped)).toBe('unavailable (EPERM)');
   });
 
   it('by default a plain session runs on the addon; with --no-native-io on Node sockets; same transcript', async () => {
@@ -148,6 +155,7 @@ describe('--native-io', () => {
   it.each([
     { calls: 'io_uring batches', sidecar: () => native },
     { calls: 'plain system calls (DBWARD_IO_URING=off)', sidecar: () => plainCalls },
+    { calls: 'plain system calls (io_uring denied by seccomp)', sidecar: () => seccomped },
   ])('pgbench through the addon with $calls: every transaction of every client completes, relayed in fast mode', async ({ sidecar }) => {
     const native = sidecar();
     const env = { ...db.env({ user: 'postgres', database: 'postgres' }) };

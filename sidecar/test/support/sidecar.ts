@@ -12,6 +12,8 @@ export interface SidecarOptions {
   env?: Record<string, string | undefined>;
   /** Name shown in verbose output. */
   name?: string;
+  /** A program that runs the sidecar's command line, e.g. [denyIoUring] (a seccomp wrapper). */
+  launcher?: string[];
 }
 
 export interface RunningSidecar {
@@ -26,7 +28,9 @@ export interface RunningSidecar {
 
 /** Starts `dbward-sidecar` on a free loopback port and waits for its "listening" log line. */
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
-  const proc = spawnProcess(process.execPath, [SIDECAR_MAIN, '--upstream', options.upstream, '--listen', '127.0.0.1:0', ...(options.args ?? [])], {
+  const command = [process.execPath, SIDECAR_MAIN, '--upstream', options.upstream, '--listen', '127.0.0.1:0', ...(options.args ?? [])];
+  const [program, ...args] = [...(options.launcher ?? []), ...command] as [string, ...string[]];
+  const proc = spawnProcess(program, args, {
     env: { DBWARD_LOG_LEVEL: 'info', ...options.env },
     name: options.name ?? 'sidecar',
   });
