@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgCluster } from '../../e2e/harness/index.js';
-import { bind, execute, parse, query, sync } from '../src/wire/writers.js';
+import { bind, describe as describeMessage, execute, parse, query, sync } from '../src/wire/writers.js';
 import { RawClient } from './support/raw-client.js';
 import { startSidecar, type RunningSidecar } from './support/sidecar.js';
 
@@ -113,6 +113,25 @@ describe('masking result rows for the agent', () => {
     expect(raw.frames.map((f) => String.fromCharCode(f.code)).join('')).toMatch(/^12D+CZ$/);
     expect(rows).toBe(CUSTOMERS.length * (sql.includes('union') ? 2 : 1));
     expect(leaks(bytes)).toEqual([]);
+  });
+
+  it('a prepared statement executed again and again (Bind, Describe, Execute) is masked every time, in text and in binary', async () => {
+    // The enforcer reuses a statement's decisions when its RowDescription comes back byte for
+    // byte; a portal with other result formats describes differently and is decided again.
+    const raw = await RawClient.login(agent.port, { user: 'app', database: 'app' });
+    raw.send(parse('by_id', 'select id, full_name, email, ssn from customers where id = $1'));
+    const run = (id: number, format: number): Buffer =>
+      Buffer.concat([bind('', 'by_id', [Buffer.from(String(id))], [], [format]), describeMessage('P', ''), execute('', 0), sync()]);
+    const rounds = [1, 2, 3, 1, 2, 3].map((id, i) => ({ id, format: i < 3 ? 0 : 1 }));
+    for (const r of rounds) raw.send(run(r.id, r.format));
+    await raw.waitFor(() => raw.frames.filter((f) => f.code === 0x5a).length === rounds.length, 10_000);
+    const { bytes, rows } = received(raw);
+    raw.close();
+    expect(raw.frames.some((f) => f.code === 0x45)).toBe(false);
+    expect(rows).toBe(rounds.length);
+    expect(leaks(bytes)).toEqual([]);
+    // The masked email keeps its domain in both formats.
+    for (const c of CUSTOMERS) expect(bytes.includes(Buffer.from(`***@${c.email.split('@')[1]!}`))).toBe(true);
   });
 
   it('node-postgres (extended protocol with Describe) gets valid masked values', async () => {

@@ -107,6 +107,8 @@ function isRefusal(tag: Tag | undefined): tag is Refusal {
 /** Masking decisions for a result shape, under one policy version. */
 interface ResultDecisions {
   policyVersion: string;
+  /** The RowDescription they were decided for (its bytes). */
+  described: Buffer;
   fields: readonly FieldDescription[];
   /** null: nothing masked. */
   decisions: (PlanDecision | undefined)[] | null;
@@ -454,10 +456,17 @@ export class PolicyEnforcer {
     const portal = this.portals.get(tag.portal);
     if (code === Backend.RowDescription || code === Backend.NoData) {
       if (portal !== undefined) {
-        const result = code === Backend.NoData ? undefined : this.decide(buf, start, end, portal.facts);
-        portal.plan = result === undefined || result.decisions === null ? null : planColumns(result.fields, result.decisions);
         const statement = this.statements.get(portal.statement);
-        if (statement !== undefined && statement.facts === portal.facts && result !== undefined) statement.result = result;
+        const ofStatement = statement !== undefined && statement.facts === portal.facts ? statement : undefined;
+        let result: ResultDecisions | undefined;
+        if (code === Backend.RowDescription) {
+          // A prepared statement executed again (Bind, Describe, Execute) gets the same
+          // RowDescription: its decisions, still current, hold without decoding it again.
+          const known = this.current(ofStatement?.result);
+          result = known !== undefined && known.described.length === end - start && known.described.compare(buf, start, end) === 0 ? known : this.decide(buf, start, end, portal.facts);
+        }
+        portal.plan = result === undefined || result.decisions === null ? null : planColumns(result.fields, result.decisions);
+        if (ofStatement !== undefined && result !== undefined) ofStatement.result = result;
       }
       return tag.internal;
     }
@@ -495,7 +504,7 @@ export class PolicyEnforcer {
     const message = decodeBackend(Backend.RowDescription, buf, start, end);
     if (message.type !== 'RowDescription') return undefined;
     const ctx = this.maskerContext(set);
-    return { policyVersion: set.version, fields: message.fields, decisions: decideResult(ctx, message.fields, facts) };
+    return { policyVersion: set.version, described: Buffer.from(buf.subarray(start, end)), fields: message.fields, decisions: decideResult(ctx, message.fields, facts) };
   }
 
   private maskerContext(set: CompiledPolicySet): MaskerContext {
