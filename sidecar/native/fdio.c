@@ -11,6 +11,7 @@
  *   pause(h) / resume(h)        stop / restart reading
  *   close(h)                    close now; onClose(0) follows from the loop
  *   queued(h)                   bytes waiting in the write queue
+ *   unread(h)                   bytes received but not read yet (FIONREAD, plus a header held in fast mode)
  *   setCallMode(0|1|2)          0: napi_make_callback (microtasks and nextTick run after each
  *                               callback, like a Node socket's 'data'); 1: napi_call_function in
  *                               a handle scope (no microtask checkpoint: measurement only, a
@@ -55,6 +56,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -991,7 +993,7 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   return result;
 }
 
-typedef enum { OP_END, OP_PAUSE, OP_RESUME, OP_CLOSE, OP_QUEUED } op_t;
+typedef enum { OP_END, OP_PAUSE, OP_RESUME, OP_CLOSE, OP_QUEUED, OP_UNREAD } op_t;
 
 static napi_value transport_op(napi_env env, napi_callback_info info, op_t op) {
   size_t argc;
@@ -1019,6 +1021,13 @@ static napi_value transport_op(napi_env env, napi_callback_info info, op_t op) {
     case OP_CLOSE:
       transport_close(t, 0);
       break;
+    case OP_UNREAD: { /* received but not read yet: in the kernel, plus a header held back in fast mode */
+      int n = 0;
+      if (t->closing || ioctl(t->fd, FIONREAD, &n) != 0 || n < 0) n = 0;
+      napi_value v;
+      napi_create_double(env, (double)n + (double)t->hdr_len, &v);
+      return v;
+    }
     case OP_QUEUED: {
       napi_value v;
       napi_create_double(env, (double)t->out.len, &v);
@@ -1033,6 +1042,7 @@ static napi_value js_pause(napi_env env, napi_callback_info info) { return trans
 static napi_value js_resume(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_RESUME); }
 static napi_value js_close(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_CLOSE); }
 static napi_value js_queued(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_QUEUED); }
+static napi_value js_unread(napi_env env, napi_callback_info info) { return transport_op(env, info, OP_UNREAD); }
 
 static napi_value js_link(napi_env env, napi_callback_info info) {
   size_t argc;
@@ -1214,7 +1224,7 @@ NAPI_MODULE_INIT() {
       {"splice", js_splice}, {"open", js_open},   {"write", js_write}, {"end", js_end},
       {"pause", js_pause},   {"resume", js_resume}, {"close", js_close}, {"queued", js_queued},
       {"setCallMode", js_set_call_mode}, {"link", js_link}, {"fast", js_fast},
-      {"ring", js_ring}, {"setRing", js_set_ring},
+      {"ring", js_ring}, {"setRing", js_set_ring}, {"unread", js_unread},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

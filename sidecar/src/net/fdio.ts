@@ -31,6 +31,8 @@ export interface Fdio {
   resume(handle: FdioHandle): void;
   close(handle: FdioHandle): void;
   queued(handle: FdioHandle): number;
+  /** Bytes the kernel has received for the handle that were not read yet (0 once closed). */
+  unread(handle: FdioHandle): number;
   splice(fdA: number, fdB: number, onClose: (errno: number) => void): void;
   setCallMode(mode: 0 | 1 | 2): void;
   /** Pairs two transports: in fast mode each forwards to the other. False when one has already closed. */

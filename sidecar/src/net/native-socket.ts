@@ -100,6 +100,11 @@ export class NativeSocket extends EventEmitter {
     return true;
   }
 
+  /** Bytes received from the peer that were not read yet (in the kernel, or a header held back). */
+  get unread(): number {
+    return this.destroyed ? 0 : this.fdio.unread(this.handle);
+  }
+
   /** Messages of type `code` the addon forwarded in fast mode since the last call. */
   takeFastCount(code: number): number {
     const n = this.stats[code]!;

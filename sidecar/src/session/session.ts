@@ -196,7 +196,17 @@ export class Session {
   drain(): void {
     this.draining = true;
     this.leaveFast();
-    if (this.phase === 'startup' || this.idle) this.refuseAndClose(refusal('shutting-down'));
+    if (this.phase === 'startup' || this.idleWithNothingUnread) this.refuseAndClose(refusal('shutting-down'));
+  }
+
+  /**
+   * Idle, and the client sent nothing that was not read yet. A statement sent just before the
+   * signal can still be in the socket (or, on the addon, wait for the loop turn's batch of reads):
+   * it is read and runs, and the session closes once idle after it (onClientData, onServerFrame).
+   * Node sockets cannot tell, so there a statement racing the signal may be refused.
+   */
+  private get idleWithNothingUnread(): boolean {
+    return this.idle && !(this.client instanceof NativeSocket && this.client.unread > 0);
   }
 
   // ---- fast mode ----------------------------------------------------------------------------
@@ -273,6 +283,8 @@ export class Session {
     }
     if (this.toServer?.congested === true) this.client.pause();
     if (this.fastPath) this.enterFast();
+    // Draining: what the client had sent may not have started anything (e.g. a Flush).
+    else if (this.draining && this.phase === 'ready' && this.idleWithNothingUnread) this.refuseAndClose(refusal('shutting-down'));
   }
 
   private onClientError(error: unknown): void {
