@@ -19,7 +19,7 @@ export interface StackOptions {
   otelArgs?: string[];
 }
 
-export type SidecarTarget = 'sidecar' | 'sidecar+epoll' | 'sidecar+js' | 'sidecar+node-io' | 'sidecar+policy' | 'sidecar+policy+otel';
+export type SidecarTarget = Exclude<Target, 'direct' | 'pgbouncer'>;
 
 function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -31,12 +31,8 @@ function sleep(ms: number): Promise<void> {
 
 export class BenchStack {
   pgbouncer: RunningPgbouncer | undefined;
-  sidecar: RunningSidecar | undefined;
-  sidecarPolicy: RunningSidecar | undefined;
-  sidecarOtel: RunningSidecar | undefined;
-  sidecarNodeIo: RunningSidecar | undefined;
-  sidecarJs: RunningSidecar | undefined;
-  sidecarEpoll: RunningSidecar | undefined;
+  /** The running sidecar of each sidecar target started. */
+  private readonly sidecars = new Map<SidecarTarget, RunningSidecar>();
   readonly incidents: Incident[] = [];
   /** Output of every sidecar process that exited and was restarted, for .cache/bench/sidecar.log. */
   private readonly sidecarLogs: string[] = [];
@@ -74,12 +70,7 @@ export class BenchStack {
             : [...this.options.policyArgs, ...(this.options.otelArgs ?? [])];
     const env = target === 'sidecar+js' ? { DBWARD_FAST_RELAY: 'off' } : target === 'sidecar+epoll' ? { DBWARD_IO_URING: 'off' } : {};
     const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, args, target, env);
-    if (target === 'sidecar+policy') this.sidecarPolicy = started;
-    else if (target === 'sidecar+policy+otel') this.sidecarOtel = started;
-    else if (target === 'sidecar+node-io') this.sidecarNodeIo = started;
-    else if (target === 'sidecar+js') this.sidecarJs = started;
-    else if (target === 'sidecar+epoll') this.sidecarEpoll = started;
-    else this.sidecar = started;
+    this.sidecars.set(target, started);
     this.sidecarPids.set(started.pid, target);
     return started;
   }
@@ -92,13 +83,8 @@ export class BenchStack {
       case 'pgbouncer':
         if (this.pgbouncer === undefined) throw new Error('pgbouncer is not running');
         return { ...base, host: this.pgbouncer.host, port: this.pgbouncer.port };
-      case 'sidecar':
-      case 'sidecar+epoll':
-      case 'sidecar+node-io':
-      case 'sidecar+js':
-      case 'sidecar+policy':
-      case 'sidecar+policy+otel': {
-        const sidecar = this.proxy(target);
+      default: {
+        const sidecar = this.sidecars.get(target);
         if (sidecar === undefined) throw new Error(`${target} is not running`);
         return { ...base, host: sidecar.host, port: sidecar.port };
       }
@@ -111,24 +97,9 @@ export class BenchStack {
   }
 
   private proxy(target: Target): RunningPgbouncer | RunningSidecar | undefined {
-    switch (target) {
-      case 'direct':
-        return undefined;
-      case 'pgbouncer':
-        return this.pgbouncer;
-      case 'sidecar':
-        return this.sidecar;
-      case 'sidecar+node-io':
-        return this.sidecarNodeIo;
-      case 'sidecar+js':
-        return this.sidecarJs;
-      case 'sidecar+epoll':
-        return this.sidecarEpoll;
-      case 'sidecar+policy':
-        return this.sidecarPolicy;
-      case 'sidecar+policy+otel':
-        return this.sidecarOtel;
-    }
+    if (target === 'direct') return undefined;
+    if (target === 'pgbouncer') return this.pgbouncer;
+    return this.sidecars.get(target);
   }
 
   /** Restarts the target's proxy if it has exited; returns true if it did. */
@@ -166,15 +137,13 @@ export class BenchStack {
 
   /** Everything the sidecar processes printed (info level: start, stop, warnings, errors). */
   sidecarOutput(): string {
-    const running = ([['sidecar', this.sidecar], ['sidecar+policy', this.sidecarPolicy], ['sidecar+policy+otel', this.sidecarOtel]] as const)
-      .filter(([, s]) => s !== undefined)
-      .map(([name, s]) => `--- ${name} ---\n${s?.process.output ?? ''}`);
+    const running = [...this.sidecars].map(([name, s]) => `--- ${name} ---\n${s.process.output}`);
     return [...this.sidecarLogs, ...running].join('\n');
   }
 
   async stop(): Promise<void> {
     const errors: unknown[] = [];
-    for (const stop of [() => this.sidecar?.stop(), () => this.sidecarPolicy?.stop(), () => this.sidecarOtel?.stop(), () => this.pgbouncer?.stop()]) {
+    for (const stop of [...[...this.sidecars.values()].map((s) => () => s.stop()), () => this.pgbouncer?.stop()]) {
       try {
         await stop();
       } catch (error) {

@@ -456,13 +456,9 @@ static void coalesce_stop(transport_t *t) {
 
 static void coalesce_timer_cb(uv_timer_t *timer) {
   (void)timer;
-  transport_t *list = coalescing_list;
-  coalescing_list = NULL;
-  while (list != NULL) {
-    transport_t *t = list;
-    list = t->co_next;
-    t->coalescing = 0;
-    t->co_next = t->co_prev = NULL;
+  while (coalescing_list != NULL) {
+    transport_t *t = coalescing_list;
+    coalesce_stop(t);
     transport_update(t);
   }
 }
@@ -757,15 +753,9 @@ static void batch_flush(void) {
     transport_t *o = batch_flushes[i];
     o->in_flushes = 0;
     if (o->closing || o->out.len == 0) continue;
-    struct io_uring_sqe *sqe = ring_on ? ring_sqe(&ring) : NULL;
-    if (sqe != NULL) {
-      sqe->opcode = IORING_OP_SEND;
-      sqe->fd = o->fd;
-      sqe->addr = (uint64_t)(uintptr_t)(o->out.data + o->out.start);
-      sqe->len = o->out.len > UINT32_MAX ? UINT32_MAX : (uint32_t)o->out.len;
-      sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
-      sqe->user_data = (uint64_t)k;
-    }
+    if (ring_on) /* a full queue shows in ring_run, which then leaves the batch to plain calls */
+      ring_prep_io(&ring, IORING_OP_SEND, o->fd, o->out.data + o->out.start, o->out.len > UINT32_MAX ? UINT32_MAX : (uint32_t)o->out.len,
+                   MSG_DONTWAIT | MSG_NOSIGNAL, (uint64_t)k);
     sub[k++] = o;
   }
   ring_run(k, res);
@@ -815,15 +805,7 @@ static void batch_check_cb(uv_check_t *handle) {
     /* Changed since poll reported it: left as is, poll (level-triggered) reports it again. */
     if (t->closing || t->paused || t->eof || !t->fast || fast_blocked(t)) continue;
     at[k] = (size_t)k * slice + HEADROOM;
-    struct io_uring_sqe *sqe = ring_on ? ring_sqe(&ring) : NULL;
-    if (sqe != NULL) {
-      sqe->opcode = IORING_OP_RECV;
-      sqe->fd = t->fd;
-      sqe->addr = (uint64_t)(uintptr_t)(read_buffer_data + at[k]);
-      sqe->len = (uint32_t)(slice - HEADROOM);
-      sqe->msg_flags = MSG_DONTWAIT;
-      sqe->user_data = (uint64_t)k;
-    }
+    if (ring_on) ring_prep_io(&ring, IORING_OP_RECV, t->fd, read_buffer_data + at[k], (uint32_t)(slice - HEADROOM), MSG_DONTWAIT, (uint64_t)k);
     sub[k++] = t;
   }
   ring_run(k, res);
@@ -1125,13 +1107,7 @@ static int ring_probe(void) {
     return e;
   }
   char byte;
-  struct io_uring_sqe *sqe = ring_sqe(&ring);
-  sqe->opcode = IORING_OP_RECV;
-  sqe->fd = sv[0];
-  sqe->addr = (uint64_t)(uintptr_t)&byte;
-  sqe->len = 1;
-  sqe->msg_flags = MSG_DONTWAIT;
-  sqe->user_data = 7;
+  ring_prep_io(&ring, IORING_OP_RECV, sv[0], &byte, 1, MSG_DONTWAIT, 7); /* a fresh ring has room */
   int e = 0;
   r = ring_enter(&ring, 1, 0);
   struct io_uring_cqe *cqe = ring_cqe(&ring);

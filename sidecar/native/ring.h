@@ -85,6 +85,19 @@ static inline struct io_uring_sqe *ring_sqe(ring_t *r) {
   return sqe;
 }
 
+/* Queues a send or receive (IORING_OP_SEND / IORING_OP_RECV); 0, or -1 when the queue is full. */
+static inline int ring_prep_io(ring_t *r, uint8_t opcode, int fd, const void *addr, uint32_t len, uint32_t msg_flags, uint64_t user_data) {
+  struct io_uring_sqe *sqe = ring_sqe(r);
+  if (sqe == NULL) return -1;
+  sqe->opcode = opcode;
+  sqe->fd = fd;
+  sqe->addr = (uint64_t)(uintptr_t)addr;
+  sqe->len = len;
+  sqe->msg_flags = msg_flags;
+  sqe->user_data = user_data;
+  return 0;
+}
+
 /*
  * Submits the pending entries (all of them when `submit`, none otherwise) and waits until `wait`
  * completions are there; operations that cannot block complete during the call, so it does not
