@@ -12,9 +12,10 @@ import type { Summary } from './stats.js';
  * with DBWARD_FAST_RELAY=off: the same I/O as `sidecar+policy`, every message through the session,
  * no policy: the baseline that isolates what the policy itself costs. `sidecar+epoll` is `sidecar`
  * with DBWARD_IO_URING=off: one read() or write() per socket operation instead of io_uring batches
- * (ADR 0023).
+ * (ADR 0023). `sidecar+loop` is `sidecar` with DBWARD_RELAY_THREAD=off: pass-through pairs relayed
+ * on Node's loop (with io_uring batches) instead of the addon's relay thread (ADR 0024).
  */
-export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+epoll', 'sidecar+js', 'sidecar+node-io', 'sidecar+policy', 'sidecar+policy+otel'] as const;
+export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+loop', 'sidecar+epoll', 'sidecar+js', 'sidecar+node-io', 'sidecar+policy', 'sidecar+policy+otel'] as const;
 export type Target = (typeof TARGETS)[number];
 
 /** The targets of runs saved before `sidecar+policy` existed (proxy.json without config.targets). */
@@ -25,6 +26,8 @@ export const RATIOS = [
   { key: 'sidecar/direct', num: 'sidecar', den: 'direct' },
   { key: 'pgbouncer/direct', num: 'pgbouncer', den: 'direct' },
   { key: 'sidecar/pgbouncer', num: 'sidecar', den: 'pgbouncer' },
+  { key: 'sidecar+loop/pgbouncer', num: 'sidecar+loop', den: 'pgbouncer' },
+  { key: 'sidecar/sidecar+loop', num: 'sidecar', den: 'sidecar+loop' },
   { key: 'sidecar+epoll/pgbouncer', num: 'sidecar+epoll', den: 'pgbouncer' },
   { key: 'sidecar/sidecar+epoll', num: 'sidecar', den: 'sidecar+epoll' },
   { key: 'sidecar+node-io/pgbouncer', num: 'sidecar+node-io', den: 'pgbouncer' },

@@ -263,9 +263,10 @@ export function renderSection(result: BenchResult): string {
     '`make bench` compiles the sidecar (`tsc -b sidecar operator`), installs pgbouncer from Debian when it is missing, then runs ' +
       '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
       '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
-      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+epoll,sidecar+js,sidecar+node-io,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
+      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+loop,sidecar+epoll,sidecar+js,sidecar+node-io,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
       '`sidecar` runs as shipped: plain-TCP sessions on the C addon, and with neither policy nor audit the addon relays whole messages without JavaScript (ADR 0022); ' +
       '`sidecar+js` is `sidecar` with `DBWARD_FAST_RELAY=off`: every message through the session as with a policy, the baseline for what the policy itself costs; ' +
+      '`sidecar+loop` is `sidecar` with `DBWARD_RELAY_THREAD=off`: pass-through pairs relayed on Node\'s loop instead of the addon\'s relay thread (ADR 0024); ' +
       '`sidecar+epoll` is `sidecar` with `DBWARD_IO_URING=off`: one `read()`/`write()` per socket operation instead of io_uring batches (ADR 0023); ' +
       '`sidecar+node-io` is `sidecar` with `--no-native-io` (Node sockets instead of the C addon); ' +
       '`sidecar+policy+otel` is `sidecar+policy` exporting its audit trail over OTLP/HTTP to the collector of `BENCH_COLLECTOR`: `sink` (default), a discarding receiver ' +

@@ -8,7 +8,7 @@
  *
  * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (8), BENCH_SCALE (10),
  * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000),
- * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+epoll,sidecar+js,sidecar+node-io,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+loop,sidecar+epoll,sidecar+js,sidecar+node-io,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
  * BENCH_COLLECTOR=sink|jaeger (where sidecar+policy+otel exports: a discarding OTLP sink, the default, or a Jaeger
  * on the same cores; see collector.ts), BENCH_OTLP_ENDPOINT (a collector elsewhere instead),
  * BENCH_CPU_PROF=DIR (run the sidecars under --cpu-prof; writes no docs, prints a profile summary per sidecar).
@@ -135,6 +135,7 @@ function perTarget<T>(fn: (t: Target) => T): Record<Target, T> {
     direct: fn('direct'),
     pgbouncer: fn('pgbouncer'),
     sidecar: fn('sidecar'),
+    'sidecar+loop': fn('sidecar+loop'),
     'sidecar+epoll': fn('sidecar+epoll'),
     'sidecar+node-io': fn('sidecar+node-io'),
     'sidecar+js': fn('sidecar+js'),
@@ -465,6 +466,12 @@ async function main(): Promise<void> {
       if (!js.process.output.includes('"fastRelay":"off"')) throw new Error(`sidecar+js did not turn the fast relay off: ${js.process.output.slice(-500)}`);
     }
     if (sidecar !== undefined && !sidecar.process.output.includes('"ioUring":"on"')) log(`note: the sidecar does not batch into io_uring: ${/"ioUring":"[^"]*"/.exec(sidecar.process.output)?.[0] ?? 'no ioUring field'}`);
+    if (sidecar !== undefined && !sidecar.process.output.includes('"relayThread":"on"')) log(`note: the sidecar does not use the relay thread: ${/"relayThread":"[^"]*"/.exec(sidecar.process.output)?.[0] ?? 'no relayThread field'}`);
+    if (config.targets.includes('sidecar+loop')) {
+      log('starting sidecar+loop (DBWARD_RELAY_THREAD=off)');
+      const loop = await stack.startSidecar('sidecar+loop');
+      if (!loop.process.output.includes('"relayThread":"off"')) throw new Error(`sidecar+loop did not turn the relay thread off: ${loop.process.output.slice(-500)}`);
+    }
     if (config.targets.includes('sidecar+epoll')) {
       log('starting sidecar+epoll (DBWARD_IO_URING=off)');
       const epoll = await stack.startSidecar('sidecar+epoll');

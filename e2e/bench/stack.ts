@@ -61,14 +61,21 @@ export class BenchStack {
 
   async startSidecar(target: SidecarTarget): Promise<RunningSidecar> {
     const args =
-      target === 'sidecar' || target === 'sidecar+js' || target === 'sidecar+epoll'
+      target === 'sidecar' || target === 'sidecar+js' || target === 'sidecar+epoll' || target === 'sidecar+loop'
         ? []
         : target === 'sidecar+node-io'
           ? ['--no-native-io']
           : target === 'sidecar+policy'
             ? this.options.policyArgs
             : [...this.options.policyArgs, ...(this.options.otelArgs ?? [])];
-    const env = target === 'sidecar+js' ? { DBWARD_FAST_RELAY: 'off' } : target === 'sidecar+epoll' ? { DBWARD_IO_URING: 'off' } : {};
+    const env =
+      target === 'sidecar+js'
+        ? { DBWARD_FAST_RELAY: 'off' }
+        : target === 'sidecar+epoll'
+          ? { DBWARD_IO_URING: 'off' }
+          : target === 'sidecar+loop'
+            ? { DBWARD_RELAY_THREAD: 'off' }
+            : {};
     const started = await startSidecar(this.upstreamUrl, this.options.sidecarNodeArgs, args, target, env);
     this.sidecars.set(target, started);
     this.sidecarPids.set(started.pid, target);

@@ -45,6 +45,7 @@
  * (its close() does not shut the connection down while the dup is open). Every callback is
  * invoked from the loop, never from inside write()/close().
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <uv.h>
@@ -53,9 +54,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -383,6 +387,16 @@ typedef struct transport {
   uint64_t stream_bytes;  /* bytes of consecutive DataRow/CopyData messages forwarded in fast mode */
   int coalescing;         /* not read until the coalescing timer fires (see below) */
   struct transport *co_next, *co_prev;
+  /* relay thread (see "The relay thread" below); `owner` is read and written under rt.mu */
+  int owner;              /* OWN_MAIN, OWN_THREAD (the pair is relayed by the thread), OWN_RETURNED */
+  int held;               /* input received by the thread that the loop has not processed yet */
+  bytes_t pending;        /* ... its bytes, */
+  int pending_eof, pending_err; /* ... and how the stream ended there (EOF, or an errno) */
+  int in_outbox, in_recalls, on_held, hinted;
+  struct transport *ob_next, *rq_next, *held_next;
+  /* thread-only while owner == OWN_THREAD */
+  int rt_recv, rt_pollout, rt_paused, rt_stopping, rt_dirty, rt_starved, rt_stream;
+  struct transport *rt_dirty_next;
 } transport_t;
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events);
@@ -445,6 +459,8 @@ static double coalesce_waits = 0;
 
 static void transport_update(transport_t *t);
 
+enum { OWN_MAIN = 0, OWN_THREAD = 1, OWN_RETURNED = 2 };
+
 static void coalesce_stop(transport_t *t) {
   if (!t->coalescing) return;
   t->coalescing = 0;
@@ -478,9 +494,10 @@ static void coalesce_after_read(transport_t *t, ssize_t n, size_t room) {
 }
 
 static void transport_update(transport_t *t) {
+  if (t->owner != OWN_MAIN) return; /* the relay thread polls it */
   int want = 0;
   if (!t->closing) {
-    if (!t->paused && !t->eof && !fast_blocked(t) && !t->coalescing) want |= UV_READABLE;
+    if (!t->paused && !t->eof && !fast_blocked(t) && !t->coalescing && !t->held) want |= UV_READABLE;
     if (t->out.len > 0) want |= UV_WRITABLE;
   }
   if (want == t->events) return;
@@ -495,6 +512,7 @@ static void transport_closed_cb(uv_handle_t *handle) {
   close(t->fd);
   t->fd = -1;
   bytes_free(&t->out);
+  bytes_free(&t->pending);
   call_on_close(env, t->ctx, t->on_close, t->err);
   napi_delete_reference(env, t->on_data);
   napi_delete_reference(env, t->on_close);
@@ -518,9 +536,12 @@ static void transport_unlink(transport_t *t) {
   }
 }
 
+static void rt_forget(transport_t *t);
+
 static void transport_close(transport_t *t, int err) {
   if (t->closing) return;
   coalesce_stop(t);
+  rt_forget(t);
   transport_unlink(t);
   t->closing = 1;
   t->err = err;
@@ -580,13 +601,21 @@ static void fast_leave(transport_t *t) {
   coalesce_stop(t);
 }
 
-/* Writes read_buffer[from, to) to the peer, or drops it when the peer is gone or ending (as
- * write() on it would). 0, or -1 when t was closed because the write failed. */
-static int fast_forward(transport_t *t, size_t from, size_t to) {
+static __thread int on_relay_thread = 0; /* this thread is the relay thread */
+static void rt_forward(transport_t *o, const char *p, size_t n);
+static void offload_hint(transport_t *t);
+
+/* Writes base[from, to) to the peer, or drops it when the peer is gone or ending (as write() on it
+ * would). 0, or -1 when t was closed because the write failed. */
+static int fast_forward(transport_t *t, const char *base, size_t from, size_t to) {
   transport_t *o = t->peer;
   if (to <= from || o == NULL || o->closing || o->ending) return 0;
+  if (on_relay_thread) {
+    rt_forward(o, base + from, to - from);
+    return 0;
+  }
   if (in_batch && (o->in_flushes || n_batch_flushes < MAX_BATCH)) { /* sent with the batch */
-    if (bytes_append(&o->out, read_buffer_data + from, to - from) != 0) {
+    if (bytes_append(&o->out, base + from, to - from) != 0) {
       transport_close(o, ENOMEM);
       return 0;
     }
@@ -596,7 +625,7 @@ static int fast_forward(transport_t *t, size_t from, size_t to) {
     }
     return 0;
   }
-  int r = write_or_queue(o->fd, &o->out, read_buffer_data + from, to - from);
+  int r = write_or_queue(o->fd, &o->out, base + from, to - from);
   if (r < 0) {
     transport_close(o, -r);
     return 0;
@@ -606,12 +635,13 @@ static int fast_forward(transport_t *t, size_t from, size_t to) {
 }
 
 /*
- * Splits read_buffer[start, end) into messages and forwards those fast mode may pass, in one write
- * per run. Returns where JavaScript takes over (end when it does not), with *deliver set when
- * onData must be called (a hand-over, possibly of zero bytes after fast(h, null)).
+ * Splits base[start, end) into messages and forwards those fast mode may pass, in one write per
+ * run. Returns where JavaScript takes over (end when it does not), with *deliver set when onData
+ * must be called (a hand-over, possibly of zero bytes after fast(h, null)). Runs on the loop
+ * (base: the read buffer) and on the relay thread (base: a received buffer).
  */
-static size_t fast_input(transport_t *t, size_t start, size_t end, int *deliver) {
-  const uint8_t *b = (const uint8_t *)read_buffer_data;
+static size_t fast_input(transport_t *t, const char *base, size_t start, size_t end, int *deliver) {
+  const uint8_t *b = (const uint8_t *)base;
   size_t p = start;
   *deliver = 0;
   for (;;) {
@@ -626,7 +656,7 @@ static size_t fast_input(transport_t *t, size_t start, size_t end, int *deliver)
       if (t->remain > 0) break; /* the read ended inside this body */
     }
     if (t->slow_requested) {
-      fast_forward(t, start, p);
+      fast_forward(t, base, start, p);
       fast_leave(t);
       *deliver = 1;
       t->stats[STAT_PARTIAL] = 0;
@@ -636,14 +666,14 @@ static size_t fast_input(transport_t *t, size_t start, size_t end, int *deliver)
     if (end - p < 5) {
       t->hdr_len = (int)(end - p);
       memcpy(t->hdr, b + p, end - p);
-      fast_forward(t, start, p);
+      fast_forward(t, base, start, p);
       t->stats[STAT_PARTIAL] = 0; /* nothing of it was forwarded yet */
       return end;
     }
     uint8_t type = b[p];
     uint32_t len = ((uint32_t)b[p + 1] << 24) | ((uint32_t)b[p + 2] << 16) | ((uint32_t)b[p + 3] << 8) | b[p + 4];
     if (!t->pass[type] || len < 4 || len > t->max_len) {
-      fast_forward(t, start, p);
+      fast_forward(t, base, start, p);
       fast_leave(t);
       *deliver = 1;
       t->stats[STAT_PARTIAL] = 0;
@@ -651,11 +681,16 @@ static size_t fast_input(transport_t *t, size_t start, size_t end, int *deliver)
     }
     t->stats[type]++;
     t->stream_bytes = type == 'D' || type == 'd' ? t->stream_bytes + len + 1 : 0;
+    if (on_relay_thread) {
+      if (t->stream_bytes >= COALESCE_AFTER) t->rt_stream = 1; /* long streams are read on the loop (coalescing) */
+    } else if (type == 'Z') {
+      offload_hint(t); /* a statement ended: the pair may go (back) to the relay thread */
+    }
     t->note_status = type == 'Z' && len > 4;
     t->remain = len - 4;
     p += 5;
   }
-  fast_forward(t, start, p);
+  fast_forward(t, base, start, p);
   t->stats[STAT_PARTIAL] = t->remain > 0;
   return end;
 }
@@ -692,7 +727,7 @@ static void transport_input(transport_t *t, size_t at, ssize_t n) {
   }
   int deliver = 1;
   if (t->fast) {
-    start = fast_input(t, start, end, &deliver);
+    start = fast_input(t, read_buffer_data, start, end, &deliver);
     if (t->closing) return;
   }
   if (deliver) transport_deliver(t, start, end);
@@ -859,12 +894,599 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
   transport_update(t);
 }
 
+/* ---------- the relay thread (docs/adr/0024-relay-thread.md) ----------
+ *
+ * A pass-through pair (two linked transports, both in fast mode, nothing held for JavaScript) is
+ * handed to one relay thread per process, which relays it without Node's loop: one io_uring
+ * (IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN, created by the thread) with a multishot receive per
+ * leg into provided buffers; a wake-up is one io_uring_enter that returns the received bytes, which
+ * are split and forwarded exactly as on the loop (fast_input), then written with send(). The
+ * thread gives a pair back to the loop when a leg meets a message JavaScript must see (its bytes
+ * from there on wait in `pending`), at EOF or an error, when a result grows into a long stream
+ * (read coalescing lives on the loop), and when JavaScript calls any function on one of its
+ * transports (rt_recall: the call waits until the thread has let go, at most one thread wake-up).
+ * The loop takes it back from an uv_async_t, feeds `pending` through transport_input as if it had
+ * just been read, and offers the pair to the thread again after the next ReadyForQuery.
+ *
+ * Ownership: `owner` changes under rt.mu; MAIN -> THREAD on the loop (rt_offload), THREAD ->
+ * RETURNED on the thread, RETURNED -> MAIN on the loop. Only the owner touches a transport's
+ * descriptor, queues and fast-mode state; the JavaScript-visible stats are read through hold().
+ */
+enum { RT_RECV = 1, RT_POLLOUT = 2, RT_CANCEL = 3, RT_EVENT = 4 }; /* user_data: transport | op */
+#define RT_NBUFS 128                   /* provided buffers (a power of two) */
+#define RT_BUF_SIZE 32768
+#define RT_STRIDE (RT_BUF_SIZE + 64)   /* each buffer has HEADROOM in front for a held header */
+#define RT_BGID 1
+#define RT_HINTS 64
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  int state;    /* 0 not started, 1 running, -1 could not start (error) */
+  int error;    /* errno when state == -1 */
+  int on;       /* pairs are offered to the thread */
+  int stop;     /* the thread is asked to exit (environment teardown) */
+  int evfd;     /* wakes the thread: inbox or recalls */
+  transport_t *inbox;   /* pairs to adopt (linked by ob_next), under mu */
+  transport_t *recalls; /* pairs the loop wants back (rq_next), under mu */
+  transport_t *outbox;  /* pairs given back (ob_next), under mu */
+  uv_async_t async;
+  uv_check_t check;
+  int async_ready;
+  /* loop only */
+  transport_t *held_list; /* legs whose pending input the loop has yet to process (held_next) */
+  transport_t *hints[RT_HINTS];
+  int n_hints;
+  double offloads, returns, recalled;
+  /* thread only */
+  ring_t ring;
+  struct io_uring_buf_ring *br;
+  char *bufs;
+  unsigned br_tail;
+  transport_t *dirty; /* legs with bytes to send (rt_dirty_next) */
+  transport_t *starved[MAX_BATCH * 2];
+  int n_starved;
+  uint64_t enters, sends; /* read by ring() with relaxed atomics */
+} rt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .evfd = -1};
+
+static int owner_of(const transport_t *t) { return __atomic_load_n(&t->owner, __ATOMIC_ACQUIRE); }
+static void set_owner(transport_t *t, int o) { __atomic_store_n(&t->owner, o, __ATOMIC_RELEASE); }
+
+static void rt_wake_thread(void) {
+  uint64_t one = 1;
+  ssize_t r;
+  do r = write(rt.evfd, &one, sizeof one);
+  while (r < 0 && errno == EINTR);
+}
+
+/* ---- on the thread ---- */
+
+static uint64_t rt_tag(transport_t *t, int op) { return (uint64_t)(uintptr_t)t | (uint64_t)op; }
+
+static struct io_uring_sqe *rt_sqe(void) {
+  struct io_uring_sqe *sqe = ring_sqe(&rt.ring);
+  if (sqe == NULL) { /* full: submit what is there first (SUBMIT_ALL takes all of it) */
+    ring_enter(&rt.ring, 1, 0);
+    sqe = ring_sqe(&rt.ring);
+  }
+  return sqe; /* not NULL: the queue was just emptied */
+}
+
+static void rt_arm_recv(transport_t *t) {
+  struct io_uring_sqe *sqe = rt_sqe();
+  sqe->opcode = IORING_OP_RECV;
+  sqe->fd = t->fd;
+  sqe->ioprio = IORING_RECV_MULTISHOT;
+  sqe->flags = IOSQE_BUFFER_SELECT;
+  sqe->buf_group = RT_BGID;
+  sqe->user_data = rt_tag(t, RT_RECV);
+  t->rt_recv = 1;
+}
+
+static void rt_cancel(transport_t *t, int op) {
+  struct io_uring_sqe *sqe = rt_sqe();
+  sqe->opcode = IORING_OP_ASYNC_CANCEL;
+  sqe->addr = rt_tag(t, op);
+  sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
+  sqe->user_data = RT_CANCEL; /* a failed cancel (the operation had ended) is ignored */
+}
+
+static void rt_arm_pollout(transport_t *t) {
+  if (t->rt_pollout) return;
+  struct io_uring_sqe *sqe = rt_sqe();
+  sqe->opcode = IORING_OP_POLL_ADD;
+  sqe->fd = t->fd;
+  sqe->poll32_events = POLLOUT;
+  sqe->user_data = rt_tag(t, RT_POLLOUT);
+  t->rt_pollout = 1;
+}
+
+static void rt_arm_event(void) {
+  struct io_uring_sqe *sqe = rt_sqe();
+  sqe->opcode = IORING_OP_POLL_ADD;
+  sqe->fd = rt.evfd;
+  sqe->poll32_events = POLLIN;
+  sqe->len = IORING_POLL_ADD_MULTI;
+  sqe->user_data = RT_EVENT;
+}
+
+static void rt_recycle(uint16_t bid) {
+  struct io_uring_buf *b = &rt.br->bufs[rt.br_tail & (RT_NBUFS - 1)];
+  b->addr = (uint64_t)(uintptr_t)(rt.bufs + (size_t)bid * RT_STRIDE + HEADROOM);
+  b->len = RT_BUF_SIZE;
+  b->bid = bid;
+  rt.br_tail++;
+  __atomic_store_n(&rt.br->tail, (uint16_t)rt.br_tail, __ATOMIC_RELEASE);
+}
+
+static void rt_mark_dirty(transport_t *o) {
+  if (o->rt_dirty) return;
+  o->rt_dirty = 1;
+  o->rt_dirty_next = rt.dirty;
+  rt.dirty = o;
+}
+
+/* fast_forward on the thread: queued, and written by rt_flush after this wake-up's receives. */
+static void rt_forward(transport_t *o, const char *p, size_t n) {
+  if (o->pending_err != 0) return; /* failed: the pair is on its way back to be closed */
+  if (bytes_append(&o->out, p, n) != 0) {
+    o->pending_err = ENOMEM;
+    return;
+  }
+  rt_mark_dirty(o);
+}
+
+static void rt_hold(transport_t *t, const char *p, size_t n) {
+  t->held = 1;
+  if (n > 0 && bytes_append(&t->pending, p, n) != 0) t->pending_err = ENOMEM;
+}
+
+/* Stops relaying the pair: its receives and write polls are cancelled; rt_settle gives it back. */
+static void rt_stop(transport_t *t) {
+  transport_t *legs[2] = {t, t->peer};
+  for (int i = 0; i < 2; i++) {
+    transport_t *l = legs[i];
+    if (l->rt_stopping) continue;
+    l->rt_stopping = 1;
+    if (l->rt_recv) rt_cancel(l, RT_RECV);
+    if (l->rt_pollout) rt_cancel(l, RT_POLLOUT);
+  }
+}
+
+/* A stopping pair with nothing in flight goes back to the loop. */
+static void rt_settle(transport_t *t) {
+  transport_t *o = t->peer;
+  if (!t->rt_stopping || !o->rt_stopping || t->rt_recv || o->rt_recv || t->rt_pollout || o->rt_pollout) return;
+  if (t->rt_dirty || o->rt_dirty) return; /* after rt_flush */
+  transport_t *legs[2] = {t, o};
+  for (int i = 0; i < 2; i++) {
+    legs[i]->rt_stopping = legs[i]->rt_paused = legs[i]->rt_stream = 0;
+    if (legs[i]->pending_err != 0) legs[i]->held = 1;
+  }
+  pthread_mutex_lock(&rt.mu);
+  set_owner(t, OWN_RETURNED);
+  set_owner(o, OWN_RETURNED);
+  if (!t->in_outbox) {
+    t->in_outbox = 1;
+    t->ob_next = rt.outbox;
+    rt.outbox = t;
+  }
+  pthread_cond_broadcast(&rt.cv);
+  pthread_mutex_unlock(&rt.mu);
+  uv_async_send(&rt.async);
+}
+
+/* Received bytes of t: relayed in fast mode, held for the loop from a hand-over on. */
+static void rt_input(transport_t *t, char *p, size_t n) {
+  if (t->rt_stopping || !t->fast || t->held) {
+    rt_hold(t, p, n);
+    return;
+  }
+  size_t start = 0;
+  if (t->hdr_len > 0) { /* a header held back from the last receive goes in front (HEADROOM) */
+    p -= t->hdr_len;
+    memcpy(p, t->hdr, (size_t)t->hdr_len);
+    n += (size_t)t->hdr_len;
+    t->hdr_len = 0;
+  }
+  int deliver = 0;
+  size_t stop = fast_input(t, p, start, n, &deliver);
+  if (deliver) {
+    rt_hold(t, p + stop, n - stop);
+    rt_stop(t);
+  } else if (t->rt_stream) {
+    rt_stop(t);
+  }
+  transport_t *o = t->peer;
+  if (!t->rt_stopping && !t->rt_paused && o->out.len >= FAST_HIGH_WATER) { /* backpressure */
+    t->rt_paused = 1;
+    if (t->rt_recv) rt_cancel(t, RT_RECV);
+  }
+}
+
+static void rt_ended(transport_t *t, int err) {
+  if (err == 0) t->pending_eof = 1;
+  else if (t->pending_err == 0) t->pending_err = err;
+  t->held = 1;
+  rt_stop(t);
+}
+
+static void rt_on_recv(transport_t *t, struct io_uring_cqe *cqe) {
+  int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+  if (cqe->flags & IORING_CQE_F_BUFFER) {
+    uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    if (cqe->res > 0) rt_input(t, rt.bufs + (size_t)bid * RT_STRIDE + HEADROOM, (size_t)cqe->res);
+    rt_recycle(bid);
+  }
+  if (more) return;
+  t->rt_recv = 0;
+  int res = cqe->res;
+  if (res == 0) rt_ended(t, 0);
+  else if (res == -ENOBUFS) {
+    if (!t->rt_stopping && rt.n_starved < (int)(sizeof rt.starved / sizeof rt.starved[0])) {
+      t->rt_starved = 1;
+      rt.starved[rt.n_starved++] = t;
+    } else if (!t->rt_stopping) {
+      rt_ended(t, ENOBUFS);
+    }
+  } else if (res < 0 && res != -ECANCELED) rt_ended(t, -res);
+  else if (!t->rt_stopping && !t->rt_paused) rt_arm_recv(t); /* ended with data, or cancelled by a pause that is over */
+  rt_settle(t);
+}
+
+/* Writes every queue this wake-up filled (plain send(): one system call per leg written). */
+static void rt_flush(void) {
+  while (rt.dirty != NULL) {
+    transport_t *o = rt.dirty;
+    rt.dirty = o->rt_dirty_next;
+    o->rt_dirty = 0;
+    if (o->pending_err == 0 && o->out.len > 0 && !o->rt_pollout) {
+      __atomic_fetch_add(&rt.sends, 1, __ATOMIC_RELAXED);
+      int r = bytes_flush(&o->out, o->fd);
+      if (r < 0) rt_ended(o, -r);
+      else if (o->out.len > 0 && !o->rt_stopping) rt_arm_pollout(o); /* a stopping pair's tail goes back with it */
+      else if (o->out.cap > SMALL_QUEUE) bytes_free(&o->out);
+    }
+    if (o->pending_err != 0 && !o->rt_stopping) rt_stop(o);
+    transport_t *src = o->peer; /* it may have paused for this queue */
+    if (src->rt_paused && o->out.len < FAST_HIGH_WATER && !src->rt_stopping) {
+      src->rt_paused = 0;
+      if (!src->rt_recv) rt_arm_recv(src);
+    }
+    rt_settle(o);
+  }
+}
+
+static void rt_adopt(transport_t *t) {
+  transport_t *legs[2] = {t, t->peer};
+  for (int i = 0; i < 2; i++) {
+    transport_t *l = legs[i];
+    l->rt_recv = l->rt_pollout = l->rt_paused = l->rt_stopping = l->rt_stream = 0;
+    rt_arm_recv(l);
+    if (l->out.len > 0) rt_mark_dirty(l);
+  }
+}
+
+static void rt_on_event(void) {
+  uint64_t v;
+  while (read(rt.evfd, &v, sizeof v) < 0 && errno == EINTR) {
+  }
+  pthread_mutex_lock(&rt.mu);
+  transport_t *in = rt.inbox, *rq = rt.recalls;
+  rt.inbox = rt.recalls = NULL;
+  pthread_mutex_unlock(&rt.mu);
+  while (in != NULL) {
+    transport_t *t = in;
+    in = t->ob_next;
+    t->ob_next = NULL;
+    rt_adopt(t);
+  }
+  while (rq != NULL) {
+    transport_t *t = rq;
+    rq = t->rq_next;
+    t->rq_next = NULL;
+    __atomic_store_n(&t->in_recalls, 0, __ATOMIC_RELEASE);
+    if (owner_of(t) == OWN_THREAD && !t->rt_stopping) rt_stop(t);
+  }
+}
+
+static void rt_reap(void) {
+  struct io_uring_cqe *cqe;
+  while ((cqe = ring_cqe(&rt.ring)) != NULL) {
+    struct io_uring_cqe c = *cqe;
+    ring_cqe_done(&rt.ring);
+    int op = (int)(c.user_data & 7);
+    transport_t *t = (transport_t *)(uintptr_t)(c.user_data & ~(uint64_t)7);
+    switch (op) {
+      case RT_RECV:
+        rt_on_recv(t, &c);
+        break;
+      case RT_POLLOUT:
+        t->rt_pollout = 0;
+        if (c.res < 0 && c.res != -ECANCELED) rt_ended(t, -c.res);
+        else if (t->out.len > 0) rt_mark_dirty(t);
+        else rt_settle(t);
+        break;
+      case RT_EVENT:
+        if (!(c.flags & IORING_CQE_F_MORE)) rt_arm_event();
+        rt_on_event();
+        break;
+      default:
+        break; /* RT_CANCEL: a cancel that found nothing to cancel */
+    }
+  }
+}
+
+static int rt_setup(void) {
+  int r = ring_setup(&rt.ring, RING_ENTRIES,
+                     IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+  if (r < 0) return -r;
+  size_t br_size = RT_NBUFS * sizeof(struct io_uring_buf);
+  rt.br = mmap(NULL, br_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  rt.bufs = mmap(NULL, (size_t)RT_NBUFS * RT_STRIDE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (rt.br == MAP_FAILED || rt.bufs == MAP_FAILED) return ENOMEM;
+  struct io_uring_buf_reg reg;
+  memset(&reg, 0, sizeof reg);
+  reg.ring_addr = (uint64_t)(uintptr_t)rt.br;
+  reg.ring_entries = RT_NBUFS;
+  reg.bgid = RT_BGID;
+  if (syscall(SYS_io_uring_register, rt.ring.fd, IORING_REGISTER_PBUF_RING, &reg, 1) != 0) return errno;
+  for (unsigned b = 0; b < RT_NBUFS; b++) rt_recycle((uint16_t)b);
+  rt_arm_event();
+  return 0;
+}
+
+static void *rt_main(void *arg) {
+  (void)arg;
+  on_relay_thread = 1;
+  pthread_setname_np(pthread_self(), "dbward-relay"); /* as top -H and /proc/<pid>/task show it */
+  int e = rt_setup();
+  pthread_mutex_lock(&rt.mu);
+  rt.state = e == 0 ? 1 : -1;
+  rt.error = e;
+  pthread_cond_broadcast(&rt.cv);
+  pthread_mutex_unlock(&rt.mu);
+  if (e != 0) return NULL;
+  while (!__atomic_load_n(&rt.stop, __ATOMIC_ACQUIRE)) {
+    for (int i = 0; i < rt.n_starved; i++) { /* buffers came back since -ENOBUFS */
+      transport_t *t = rt.starved[i];
+      t->rt_starved = 0;
+      if (!t->rt_stopping && !t->rt_paused && !t->rt_recv) rt_arm_recv(t);
+      rt_settle(t);
+    }
+    rt.n_starved = 0;
+    __atomic_fetch_add(&rt.enters, 1, __ATOMIC_RELAXED);
+    int r = ring_enter(&rt.ring, 1, 1);
+    if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -ETIME) usleep(1000); /* not expected; never spin */
+    rt_reap();
+    rt_flush();
+  }
+  return NULL;
+}
+
+/* ---- on the loop ---- */
+
+static void rt_feed_held(transport_t *t);
+
+/* The thread gave pairs back: the loop owns them again and processes what they hold. */
+static void rt_take_back(transport_t *t) {
+  transport_t *legs[2] = {t, t->peer};
+  pthread_mutex_lock(&rt.mu);
+  for (int i = 0; i < 2; i++)
+    if (owner_of(legs[i]) == OWN_RETURNED) set_owner(legs[i], OWN_MAIN);
+  pthread_mutex_unlock(&rt.mu);
+  rt.returns++;
+  for (int i = 0; i < 2; i++) {
+    transport_t *l = legs[i];
+    if (l->held && !l->on_held) {
+      l->on_held = 1;
+      l->held_next = rt.held_list;
+      rt.held_list = l;
+    }
+    transport_update(l);
+  }
+}
+
+static void rt_process_hints(void);
+
+static void rt_async_cb(uv_async_t *handle) {
+  (void)handle;
+  pthread_mutex_lock(&rt.mu);
+  transport_t *ob = rt.outbox;
+  rt.outbox = NULL;
+  for (transport_t *t = ob; t != NULL; t = t->ob_next) t->in_outbox = 0;
+  pthread_mutex_unlock(&rt.mu);
+  while (ob != NULL) {
+    transport_t *t = ob;
+    ob = t->ob_next;
+    t->ob_next = NULL;
+    if (owner_of(t) == OWN_RETURNED) rt_take_back(t);
+  }
+  /* What the legs held, in order, as if just read (a callback may close or pause a leg). */
+  transport_t *list = rt.held_list;
+  rt.held_list = NULL;
+  while (list != NULL) {
+    transport_t *t = list;
+    list = t->held_next;
+    t->on_held = 0;
+    rt_feed_held(t);
+  }
+  rt_process_hints();
+}
+
+static void rt_feed_held(transport_t *t) {
+  while (t->held && !t->closing && !t->paused && owner_of(t) == OWN_MAIN) {
+    if (t->pending.len > 0) {
+      size_t n = t->pending.len < READ_SIZE - HEADROOM ? t->pending.len : READ_SIZE - HEADROOM;
+      memcpy(read_buffer_data + HEADROOM, t->pending.data + t->pending.start, n);
+      t->pending.start += n;
+      t->pending.len -= n;
+      if (t->pending.len == 0) bytes_free(&t->pending);
+      transport_input(t, HEADROOM, (ssize_t)n);
+      continue;
+    }
+    t->held = 0;
+    int err = t->pending_err, eof = t->pending_eof;
+    t->pending_err = t->pending_eof = 0;
+    if (err != 0) transport_close(t, err);
+    else if (eof) transport_input(t, 0, 0);
+    if (!t->closing) transport_update(t);
+  }
+  if (t->held && !t->closing && !t->on_held) { /* paused: fed again from resume() */
+    t->on_held = 1;
+    t->held_next = rt.held_list;
+    rt.held_list = t;
+  }
+}
+
+/* Before any function touches t from JavaScript: the loop owns its pair again (waits for the thread). */
+static void rt_recall(transport_t *t) {
+  if (owner_of(t) == OWN_MAIN) return;
+  pthread_mutex_lock(&rt.mu);
+  if (owner_of(t) == OWN_THREAD) {
+    if (!t->in_recalls) {
+      t->in_recalls = 1;
+      t->rq_next = rt.recalls;
+      rt.recalls = t;
+    }
+    rt_wake_thread();
+    while (owner_of(t) == OWN_THREAD) pthread_cond_wait(&rt.cv, &rt.mu);
+  }
+  pthread_mutex_unlock(&rt.mu);
+  rt.recalled++;
+  rt_take_back(t);
+  if (t->held || t->peer->held) uv_async_send(&rt.async); /* their bytes are processed from the loop */
+}
+
+/* Removes t from the loop's lists (it is closing). */
+static void rt_forget(transport_t *t) {
+  for (int i = 0; i < rt.n_hints; i++)
+    if (rt.hints[i] == t) rt.hints[i] = NULL;
+  t->hinted = 0;
+  if (t->on_held) {
+    transport_t **pp = &rt.held_list;
+    while (*pp != NULL && *pp != t) pp = &(*pp)->held_next;
+    if (*pp == t) *pp = t->held_next;
+    t->on_held = 0;
+  }
+  if (t->in_outbox) {
+    pthread_mutex_lock(&rt.mu);
+    transport_t **pp = &rt.outbox;
+    while (*pp != NULL && *pp != t) pp = &(*pp)->ob_next;
+    if (*pp == t) *pp = t->ob_next;
+    t->in_outbox = 0;
+    pthread_mutex_unlock(&rt.mu);
+  }
+}
+
+static int rt_can_offload(const transport_t *t) {
+  return t->fast && !t->slow_requested && !t->closing && !t->ending && !t->eof && !t->paused && !t->coalescing && !t->held &&
+         !t->need_drain && !t->in_reads && !t->in_flushes && !t->in_outbox && t->stream_bytes < COALESCE_AFTER &&
+         owner_of(t) == OWN_MAIN;
+}
+
+/* Hands the pair of t to the thread when both legs are ready for it. */
+static void rt_offload(transport_t *t) {
+  transport_t *o = t->peer;
+  if (rt.state != 1 || !rt.on || o == NULL || o->peer != t || !rt_can_offload(t) || !rt_can_offload(o)) return;
+  transport_t *legs[2] = {t, o};
+  for (int i = 0; i < 2; i++) {
+    legs[i]->events = 0;
+    uv_poll_stop(&legs[i]->poll);
+  }
+  pthread_mutex_lock(&rt.mu);
+  set_owner(t, OWN_THREAD);
+  set_owner(o, OWN_THREAD);
+  t->ob_next = rt.inbox;
+  rt.inbox = t;
+  pthread_mutex_unlock(&rt.mu);
+  rt_wake_thread();
+  rt.offloads++;
+}
+
+/* The pair of t may go to the thread once the loop is between callbacks (rt_process_hints). */
+static void offload_hint(transport_t *t) {
+  if (rt.state != 1 || !rt.on || t->hinted) return;
+  if (rt.n_hints == RT_HINTS) return; /* the next ReadyForQuery hints again */
+  t->hinted = 1;
+  rt.hints[rt.n_hints++] = t;
+}
+
+/* Legs with held input that a callback paused are fed again from resume(). */
+static void rt_schedule_held(transport_t *t) {
+  if (!t->held || t->on_held || owner_of(t) != OWN_MAIN) return;
+  t->on_held = 1;
+  t->held_next = rt.held_list;
+  rt.held_list = t;
+  uv_async_send(&rt.async);
+}
+
+static void rt_process_hints(void) {
+  int n = rt.n_hints;
+  rt.n_hints = 0;
+  for (int i = 0; i < n; i++) {
+    transport_t *t = rt.hints[i];
+    if (t == NULL) continue;
+    t->hinted = 0;
+    rt_offload(t);
+  }
+}
+
+/* After the poll phase: pairs that JavaScript or a ReadyForQuery made ready go to the thread. */
+static void rt_check_cb(uv_check_t *handle) {
+  (void)handle;
+  if (rt.n_hints > 0) rt_process_hints();
+}
+
+/* Starts the thread (once) and waits for its ring: 0, or the errno that keeps it off. */
+static int rt_start(napi_env env) {
+  if (rt.state != 0) return rt.state == 1 ? 0 : rt.error;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return EINVAL;
+  if (!rt.async_ready) {
+    if (uv_async_init(loop, &rt.async, rt_async_cb) != 0 || uv_check_init(loop, &rt.check) != 0) return EINVAL;
+    uv_unref((uv_handle_t *)&rt.async);
+    uv_check_start(&rt.check, rt_check_cb);
+    uv_unref((uv_handle_t *)&rt.check);
+    rt.async_ready = 1;
+  }
+  rt.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (rt.evfd < 0) {
+    rt.state = -1;
+    rt.error = errno;
+    return rt.error;
+  }
+  pthread_mutex_lock(&rt.mu);
+  int e = pthread_create(&rt.thread, NULL, rt_main, NULL);
+  if (e != 0) {
+    rt.state = -1;
+    rt.error = e;
+  }
+  while (rt.state == 0) pthread_cond_wait(&rt.cv, &rt.mu);
+  pthread_mutex_unlock(&rt.mu);
+  if (rt.state != 1) pthread_join(rt.thread, NULL);
+  return rt.state == 1 ? 0 : rt.error;
+}
+
+/* Environment teardown: the thread exits before the memory it writes (stats arrays) goes away. */
+static void rt_cleanup(void *arg) {
+  (void)arg;
+  if (rt.state != 1) return;
+  __atomic_store_n(&rt.stop, 1, __ATOMIC_RELEASE);
+  rt_wake_thread();
+  pthread_join(rt.thread, NULL);
+  rt.state = -1;
+  rt.error = ESHUTDOWN;
+}
+
 static transport_t *get_transport(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a handle returned by open()");
     return NULL;
   }
+  rt_recall(p); /* JavaScript touches a transport only while the loop owns it */
   return p;
 }
 
@@ -999,6 +1621,7 @@ static napi_value transport_op(napi_env env, napi_callback_info info, op_t op) {
     case OP_RESUME:
       t->paused = 0;
       transport_update(t);
+      rt_schedule_held(t);
       break;
     case OP_CLOSE:
       transport_close(t, 0);
@@ -1007,7 +1630,7 @@ static napi_value transport_op(napi_env env, napi_callback_info info, op_t op) {
       int n = 0;
       if (t->closing || ioctl(t->fd, FIONREAD, &n) != 0 || n < 0) n = 0;
       napi_value v;
-      napi_create_double(env, (double)n + (double)t->hdr_len, &v);
+      napi_create_double(env, (double)n + (double)t->hdr_len + (double)t->pending.len, &v);
       return v;
     }
     case OP_QUEUED: {
@@ -1088,6 +1711,7 @@ static napi_value js_fast(napi_env env, napi_callback_info info) {
   t->slow_requested = 0;
   t->fast = 1;
   transport_update(t);
+  offload_hint(t);
   napi_get_boolean(env, true, &result);
   return result;
 }
@@ -1161,6 +1785,44 @@ static napi_value js_ring(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* relayThread() -> { on, running, error (errno, 0 when running or not tried), offloads, returns, recalls, enters, sends } */
+static napi_value js_relay_thread(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_get_boolean(env, rt.on && rt.state == 1, &v);
+  napi_set_named_property(env, o, "on", v);
+  napi_get_boolean(env, rt.state == 1, &v);
+  napi_set_named_property(env, o, "running", v);
+  set_number(env, o, "error", rt.state == -1 ? rt.error : 0);
+  set_number(env, o, "offloads", rt.offloads);
+  set_number(env, o, "returns", rt.returns);
+  set_number(env, o, "recalls", rt.recalled);
+  set_number(env, o, "enters", (double)__atomic_load_n(&rt.enters, __ATOMIC_RELAXED));
+  set_number(env, o, "sends", (double)__atomic_load_n(&rt.sends, __ATOMIC_RELAXED));
+  return o;
+}
+
+/* setRelayThread(on) -> whether pass-through pairs now go to the relay thread (started on first use). */
+static napi_value js_set_relay_thread(napi_env env, napi_callback_info info) {
+  napi_value arg = first_arg(env, info);
+  bool on;
+  if (arg == NULL || napi_get_value_bool(env, arg, &on) != napi_ok)
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "setRelayThread(on: boolean)");
+  rt.on = on && rt_start(env) == 0;
+  napi_value result;
+  napi_get_boolean(env, rt.on, &result);
+  return result;
+}
+
+/* hold(h): the loop owns h's pair again (its fast-mode stats are then settled); nothing else. */
+static napi_value js_hold(napi_env env, napi_callback_info info) {
+  size_t argc;
+  napi_value argv[1];
+  handle_args(env, info, 1, 1, argv, &argc, "hold(handle)");
+  return NULL;
+}
+
 /* setRing(on) -> whether batching is now on (it cannot be turned on without a working ring). */
 static napi_value js_set_ring(napi_env env, napi_callback_info info) {
   napi_value arg = first_arg(env, info);
@@ -1201,6 +1863,7 @@ NAPI_MODULE_INIT() {
       {"pause", js_pause},   {"resume", js_resume}, {"close", js_close}, {"queued", js_queued},
       {"setCallMode", js_set_call_mode}, {"link", js_link}, {"fast", js_fast},
       {"ring", js_ring}, {"setRing", js_set_ring}, {"unread", js_unread},
+      {"relayThread", js_relay_thread}, {"setRelayThread", js_set_relay_thread}, {"hold", js_hold},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
@@ -1209,6 +1872,7 @@ NAPI_MODULE_INIT() {
   }
   if (read_buffer_ref == NULL) {
     ring_init(env);
+    napi_add_env_cleanup_hook(env, rt_cleanup, NULL);
     uv_loop_t *loop;
     /* Active only while a transport waits for it: then it keeps the loop alive, as the poll would. */
     if (napi_get_uv_event_loop(env, &loop) == napi_ok && uv_timer_init(loop, &coalesce_timer) == 0) coalesce_timer_ready = 1;

@@ -47,6 +47,14 @@ function ringState(fdio: Fdio): string {
   return ring.available ? 'off' : `unavailable (${getSystemErrorName(-ring.error)})`;
 }
 
+/** Whether pass-through pairs are relayed by the addon's own thread, for the start-up line. */
+function relayThreadState(fdio: Fdio, config: SidecarConfig): string {
+  const thread = fdio.relayThread();
+  if (thread.on) return 'on';
+  if (!config.ioUring || !config.relayThread) return 'off';
+  return `unavailable (${getSystemErrorName(-thread.error)})`;
+}
+
 async function main(): Promise<void> {
   let config: SidecarConfig;
   let clientTls: SecureContext | undefined;
@@ -77,6 +85,7 @@ async function main(): Promise<void> {
   const audit = await startAudit(config, auditConfig, runtime, policyVersion, log);
   const nativeIo = loadNativeIo(config.nativeIo, log);
   if (nativeIo !== undefined && !config.ioUring) nativeIo.setRing(false);
+  if (nativeIo !== undefined && config.ioUring && config.relayThread) nativeIo.setRelayThread(true);
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -138,6 +147,7 @@ async function main(): Promise<void> {
       nativeIo: nativeIoState(config.nativeIo, nativeIo !== undefined),
       fastRelay: nativeIo !== undefined && !config.fastRelay ? 'off' : undefined,
       ioUring: nativeIo !== undefined ? ringState(nativeIo) : undefined,
+      relayThread: nativeIo !== undefined ? relayThreadState(nativeIo, config) : undefined,
       mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       controlPlane: config.controlPlane?.target,
       policyVersion: policyVersion(),
@@ -158,7 +168,16 @@ async function main(): Promise<void> {
       await controlPlane?.client.close();
       await audit?.shutdown(2_000);
       const spans = audit?.stats();
-      log.info(spans === undefined ? {} : { auditSpans: spans }, 'stopped');
+      const thread = nativeIo?.relayThread();
+      log.info(
+        {
+          ...(spans === undefined ? {} : { auditSpans: spans }),
+          ...(thread?.running === true
+            ? { relayThread: { offloads: thread.offloads, returns: thread.returns, recalls: thread.recalls, wakeUps: thread.enters, sends: thread.sends } }
+            : {}),
+        },
+        'stopped',
+      );
       process.exit(0);
     }, () => process.exit(1));
   };

@@ -157,18 +157,24 @@ describe('fdio.splice', () => {
 // Fast mode twice: with io_uring batching (the default where the kernel allows it: a loop
 // iteration's receives, then its sends, each in one io_uring_enter; ADR 0023) and without (one
 // read() or write() per operation, as under a seccomp profile that denies io_uring).
+// The third run turns the relay thread on (ADR 0024): pairs whose two legs are both in fast mode
+// are relayed there; the shared cases (one leg in fast mode) stay on the loop, and the cases at the
+// end of the block check the thread itself.
 describe.each([
-  { batching: 'io_uring', ring: true },
-  { batching: 'plain system calls', ring: false },
-])('fdio fast mode (link + fast), $batching', ({ ring }) => {
+  { batching: 'io_uring', ring: true, thread: false },
+  { batching: 'plain system calls', ring: false, thread: false },
+  { batching: 'io_uring, relay thread', ring: true, thread: true },
+])('fdio fast mode (link + fast), $batching', ({ ring, thread }) => {
   let opsBefore = 0;
   beforeAll(() => {
     if (ring && !fdio.ring().available) return;
     expect(fdio.setRing(ring)).toBe(ring);
+    if (thread) expect(fdio.setRelayThread(true)).toBe(true);
     opsBefore = fdio.ring().operations;
   });
   afterAll(() => {
     if (fdio.ring().available) fdio.setRing(true);
+    fdio.setRelayThread(false);
   });
   /** A message: type byte, int32 length (body + 4), body. */
   function msg(type: string, body: Buffer | string = ''): Buffer {
@@ -364,6 +370,7 @@ describe.each([
     expect(() => fdio.fast(handle, new Uint8Array(256), 2)).toThrow(/maxLength/);
     expect(() => fdio.link(handle, handle)).toThrow(/itself/);
     expect(() => fdio.setRing('yes' as unknown as boolean)).toThrow(/setRing\(on: boolean\)/);
+    expect(() => fdio.setRelayThread(1 as unknown as boolean)).toThrow(/setRelayThread\(on: boolean\)/);
     const { ours } = await pair();
     const unlinked = NativeSocket.adopt(fdio, ours)!;
     cleanups.push(() => unlinked.destroy());
@@ -424,6 +431,122 @@ describe.each([
     expect(Buffer.concat(s.toServer).equals(Buffer.concat([passed, injected]))).toBe(true);
     expect(Buffer.concat(s.frontReads).equals(handed)).toBe(true);
   });
+
+  // ---- the relay thread: both legs in fast mode ----
+  // (defined only in the run with the thread, rather than skipped in the others)
+  if (thread) {
+    const CLIENT_TYPES = 'QPBEDSCdcHF';
+    const SERVER_TYPES = 'TDCZ123tnsIcdGHAN';
+
+    /** A linked pair with both legs in fast mode, once the loop has handed it to the thread. */
+    async function relayed(): Promise<Awaited<ReturnType<typeof linked>>> {
+      const s = await linked();
+      const before = fdio.relayThread().offloads;
+      s.front.goFast(table(CLIENT_TYPES), 64 << 20);
+      s.back.goFast(table(SERVER_TYPES), 64 << 20);
+      await until(() => fdio.relayThread().offloads > before, 'the hand-off to the relay thread');
+      return s;
+    }
+
+    it('relays a pair on the thread, without the loop, and gives it back at the first message JavaScript must see', async () => {
+      const s = await relayed();
+      const t0 = fdio.relayThread();
+      const queries = Buffer.concat(Array.from({ length: 50 }, (_, i) => msg('Q', `select ${i}\0`)));
+      const replies = Buffer.concat(Array.from({ length: 50 }, () => Buffer.concat([msg('T', 'rd'), msg('D', 'row'), msg('C', 'SELECT 1\0'), msg('Z', 'I')])));
+      s.client.write(queries);
+      s.server.write(replies);
+      await until(() => total(s.toServer) === queries.length && total(s.toClient) === replies.length, 'both directions');
+      expect(Buffer.concat(s.toServer).equals(queries)).toBe(true);
+      expect(Buffer.concat(s.toClient).equals(replies)).toBe(true);
+      const t1 = fdio.relayThread();
+      expect(t1.enters).toBeGreaterThan(t0.enters);
+      expect(t1.sends).toBeGreaterThan(t0.sends);
+      expect(t1.returns).toBe(t0.returns); // still on the thread
+      expect(s.frontReads).toEqual([]);
+      expect(s.backReads).toEqual([]);
+      // A message outside the table: the pair goes back, and the message and what follows reach the reader.
+      const rest = Buffer.concat([msg('X'), msg('Q', 'after\0')]);
+      s.client.write(Buffer.concat([msg('Q', 'last\0'), rest]));
+      await until(() => total(s.frontReads) === rest.length, 'the hand-over');
+      expect(Buffer.concat(s.frontReads).equals(rest)).toBe(true);
+      expect(fdio.relayThread().returns).toBeGreaterThan(t0.returns);
+      expect(s.front.fast).toBe(false);
+      expect(s.back.fast).toBe(true);
+      // Stats are settled once the pair is back: 51 queries, 50 ReadyForQuery with status I.
+      expect(s.front.takeFastCount(0x51)).toBe(51);
+      expect(s.back.takeFastCount(0x5a)).toBe(50);
+      expect(String.fromCharCode(s.back.fastReadyStatus)).toBe('I');
+      expect(Buffer.concat(s.toServer).equals(Buffer.concat([queries, msg('Q', 'last\0')]))).toBe(true);
+    });
+
+    it('a call from JavaScript takes the pair back first: a write lands after the relayed bytes, and the next ReadyForQuery hands it off again', async () => {
+      const s = await relayed();
+      const t0 = fdio.relayThread();
+      const queries = Buffer.concat(Array.from({ length: 200 }, (_, i) => msg('Q', `select ${i}\0`)));
+      s.client.write(queries);
+      await until(() => total(s.toServer) === queries.length, 'the relayed queries');
+      const injected = msg('Q', 'from the session\0');
+      s.back.write(injected);
+      await until(() => total(s.toServer) === queries.length + injected.length, 'the write');
+      expect(Buffer.concat(s.toServer).equals(Buffer.concat([queries, injected]))).toBe(true);
+      const t1 = fdio.relayThread();
+      expect(t1.recalls).toBeGreaterThan(t0.recalls);
+      expect(s.front.fast && s.back.fast).toBe(true); // taken back, still in fast mode, now on the loop
+      s.server.write(msg('Z', 'I'));
+      await until(() => fdio.relayThread().offloads > t1.offloads, 'the hand-off after ReadyForQuery');
+      s.client.write(msg('Q', 'again\0'));
+      await until(() => total(s.toServer) === queries.length + injected.length + 11, 'a query on the thread again');
+    });
+
+    it('EOF on the thread closes that leg as on the loop; destroy() from JavaScript closes the other', async () => {
+      const s = await relayed();
+      const frontClosed = once(s.front, 'close');
+      s.client.end(msg('Q', 'bye\0'));
+      const [hadError] = (await frontClosed) as [boolean];
+      expect(hadError).toBe(false);
+      expect(Buffer.concat(s.toServer).equals(msg('Q', 'bye\0'))).toBe(true);
+      expect(s.back.destroyed).toBe(false);
+      const backClosed = once(s.back, 'close');
+      s.back.destroy();
+      await backClosed;
+    });
+
+    it('a 16 MB message to a receiver that does not read: the thread stops receiving at the high-water mark', async () => {
+      const s = await relayed();
+      s.server.pause();
+      const whole = msg('Q', randomBytes(16 * 1024 * 1024));
+      s.client.write(whole);
+      await tick(300);
+      expect(total(s.toServer)).toBe(0);
+      // A few receives may land after the pause is requested: the queue stays within 2 MB.
+      expect(s.back.writableLength).toBeLessThanOrEqual(2 * 1024 * 1024);
+      s.server.resume();
+      await until(() => total(s.toServer) === whole.length, 'the whole message');
+      expect(Buffer.concat(s.toServer).equals(whole)).toBe(true);
+    });
+
+    it('a long stream of DataRows goes back to the loop, where its reads are coalesced', async () => {
+      const s = await relayed();
+      const t0 = fdio.relayThread();
+      const waits = fdio.ring().coalescingWaits;
+      const piece = Buffer.concat(Array.from({ length: 8 }, () => msg('D', randomBytes(1000))));
+      const sent: Buffer[] = [msg('T', 'rd')];
+      s.server.write(sent[0]!);
+      for (let i = 0; i < 400; i++) {
+        s.server.write(piece);
+        sent.push(piece);
+        if (i % 8 === 0) await tick(1);
+      }
+      const tail = Buffer.concat([msg('C', 'SELECT 3200\0'), msg('Z', 'I')]);
+      s.server.write(tail);
+      sent.push(tail);
+      await until(() => total(s.toClient) === total(sent), 'the stream');
+      expect(Buffer.concat(s.toClient).equals(Buffer.concat(sent))).toBe(true);
+      expect(fdio.relayThread().returns).toBeGreaterThan(t0.returns);
+      expect(fdio.ring().coalescingWaits).toBeGreaterThan(waits);
+      expect(s.back.takeFastCount(0x44)).toBe(3200);
+    });
+  }
 
   it(`${ring ? 'used' : 'did not use'} io_uring for the fast-mode reads and writes of this suite`, (ctx) => {
     const state = fdio.ring();

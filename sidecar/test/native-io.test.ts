@@ -24,6 +24,7 @@ let withPolicy: RunningSidecar;
 let fastRelayOff: RunningSidecar;
 let plainCalls: RunningSidecar;
 let seccomped: RunningSidecar;
+let onLoop: RunningSidecar;
 const policyDir = mkdtempSync(join(tmpdir(), 'dbward-native-io-'));
 
 beforeAll(async () => {
@@ -45,6 +46,7 @@ beforeAll(async () => {
   await runChecked('gcc', ['-O2', '-Wall', '-Wextra', '-o', denyIoUring, join(ROOT, 'sidecar/test/support/deny-io-uring.c')], { timeoutMs: 60_000 });
   seccomped = await startSidecar({ upstream, args: ['--log-level', 'debug'], launcher: [denyIoUring], name: 'sidecar-seccomp-no-io-uring' });
   plainCalls = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io'], env: { DBWARD_IO_URING: 'off' }, name: 'sidecar-no-io-uring' });
+  onLoop = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io'], env: { DBWARD_RELAY_THREAD: 'off' }, name: 'sidecar-no-relay-thread' });
   withPolicy = await startSidecar({ upstream, args: ['--log-level', 'debug', '--native-io', '--policy', policy], name: 'sidecar-native-policy' });
 }, 120_000);
 
@@ -57,6 +59,7 @@ afterAll(async () => {
   await fastRelayOff?.stop();
   await plainCalls?.stop();
   await seccomped?.stop();
+  await onLoop?.stop();
   await db?.stop();
   rmSync(policyDir, { recursive: true, force: true });
 });
@@ -132,6 +135,41 @@ describe('--native-io', () => {
     expect(ring(plainCalls)).toMatch(/^(off|unavailable \(E[A-Z]+\))$/);
     expect(ring(nodeSockets)).toBeUndefined();
     expect(ring(seccomped)).toBe('unavailable (EPERM)');
+    // The relay thread (ADR 0024) needs io_uring: on with it, off with either switch off.
+    const thread = (s: RunningSidecar): unknown => s.logs().find((l) => typeof l.listen === 'string')?.relayThread;
+    expect(thread(native)).toBe(ring(native) === 'on' ? 'on' : thread(native));
+    expect(thread(native)).toMatch(/^(on|unavailable \(E[A-Z]+\))$/);
+    expect(thread(onLoop)).toBe('off');
+    expect(thread(plainCalls)).toBe('off');
+    expect(thread(nodeSockets)).toBeUndefined();
+    expect(thread(seccomped)).toBe('unavailable (EPERM)');
+  });
+
+  it('relays pgbench sessions on the relay thread: its counters at stop show the hand-offs, wake-ups and sends', async (ctx) => {
+    const upstream = db.url({ password: null, sslmode: 'disable' });
+    const own = await startSidecar({ upstream, args: ['--log-level', 'debug'], name: 'sidecar-relay-thread-counters' });
+    try {
+      const state = own.logs().find((l) => typeof l.listen === 'string')?.relayThread;
+      if (state !== 'on') ctx.skip(`no relay thread here: ${String(state)}`);
+      const env = { ...db.env({ user: 'postgres', database: 'postgres' }) };
+      await runChecked('pgbench', ['-i', '-s', '1', '-q'], { env, timeoutMs: 60_000 });
+      const r = await run('pgbench', ['-S', '-n', '-M', 'simple', '-c', '4', '-j', '2', '-t', '300', '-h', own.host, '-p', String(own.port), '-U', 'postgres', 'postgres'], {
+        env: { ...env, PGSSLMODE: 'disable' },
+        timeoutMs: 60_000,
+      });
+      expect(r.stdout).toMatch(/number of transactions actually processed: 1200\/1200/);
+    } finally {
+      await own.stop();
+    }
+    const stopped = own.logs().find((l) => l.msg === 'stopped') as { relayThread?: Record<string, number> } | undefined;
+    const counters = stopped?.relayThread;
+    expect(counters).toBeDefined();
+    // Each of the 4 client sessions (and pgbench's check connection) went to the thread and came back at its Terminate.
+    expect(counters!['offloads']).toBeGreaterThanOrEqual(4);
+    expect(counters!['returns']).toBeGreaterThanOrEqual(4);
+    // 1,200 queries and their replies: at least one send each way per transaction, made by the thread.
+    expect(counters!['sends']).toBeGreaterThanOrEqual(2400);
+    expect(counters!['wakeUps']).toBeGreaterThan(0);
   });
 
   it('by default a plain session runs on the addon; with --no-native-io on Node sockets; same transcript', async () => {
@@ -156,6 +194,7 @@ describe('--native-io', () => {
     { calls: 'io_uring batches', sidecar: () => native },
     { calls: 'plain system calls (DBWARD_IO_URING=off)', sidecar: () => plainCalls },
     { calls: 'plain system calls (io_uring denied by seccomp)', sidecar: () => seccomped },
+    { calls: 'io_uring batches on the loop (DBWARD_RELAY_THREAD=off)', sidecar: () => onLoop },
   ])('pgbench through the addon with $calls: every transaction of every client completes, relayed in fast mode', async ({ sidecar }) => {
     const native = sidecar();
     const env = { ...db.env({ user: 'postgres', database: 'postgres' }) };

@@ -65,6 +65,13 @@ describe('parseCli', () => {
     expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_IO_URING: 'maybe' }))).toBe('DBWARD_IO_URING');
   });
 
+  it('DBWARD_RELAY_THREAD: on unless set to off; anything else is refused', () => {
+    expect(run(['--upstream', UPSTREAM], {}).relayThread).toBe(true);
+    expect(run(['--upstream', UPSTREAM], { DBWARD_RELAY_THREAD: '1' }).relayThread).toBe(true);
+    expect(run(['--upstream', UPSTREAM], { DBWARD_RELAY_THREAD: 'off' }).relayThread).toBe(false);
+    expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_RELAY_THREAD: 'later' }))).toBe('DBWARD_RELAY_THREAD');
+  });
+
   it('refuses a DBWARD_FAST_RELAY that is not on or off', () => {
     expect(flagOf(() => run(['--upstream', UPSTREAM], { DBWARD_FAST_RELAY: 'sometimes' }))).toBe('DBWARD_FAST_RELAY');
   });

@@ -64,6 +64,12 @@ export interface SidecarConfig {
    * ring is used only where the kernel allows it.
    */
   ioUring: boolean;
+  /**
+   * DBWARD_RELAY_THREAD=off: pass-through pairs stay on Node's loop instead of going to the addon's
+   * relay thread (docs/adr/0024). Environment only; the thread needs io_uring and is not used
+   * with DBWARD_IO_URING=off.
+   */
+  relayThread: boolean;
 }
 
 export type NativeIoMode = 'auto' | 'on' | 'off';
@@ -191,6 +197,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
       nativeIo: parsed.values['native-io'] === true ? 'on' : parsed.values['native-io'] === false ? 'off' : parseNativeIoEnv(env['DBWARD_NATIVE_IO']),
       fastRelay: parseSwitchEnv('DBWARD_FAST_RELAY', env['DBWARD_FAST_RELAY']),
       ioUring: parseSwitchEnv('DBWARD_IO_URING', env['DBWARD_IO_URING']),
+      relayThread: parseSwitchEnv('DBWARD_RELAY_THREAD', env['DBWARD_RELAY_THREAD']),
     },
   };
 }

@@ -50,6 +50,12 @@ export interface Fdio {
   ring(): RingState;
   /** Turns io_uring batching on or off; returns whether it is on (never without a working ring). */
   setRing(on: boolean): boolean;
+  /** The relay thread (docs/adr/0024): whether pass-through pairs go to it, and its counters. */
+  relayThread(): RelayThreadState;
+  /** Starts the relay thread on first use (waits for its ring); returns whether pairs now go to it. */
+  setRelayThread(on: boolean): boolean;
+  /** Takes the handle's pair back from the relay thread (so its stats are settled); a no-op otherwise. */
+  hold(handle: FdioHandle): void;
   /** The buffer every onData view points into; valid only during the callback. */
   readonly readBuffer: Buffer;
   readonly readSize: number;
@@ -68,6 +74,23 @@ export interface RingState {
   readonly operations: number;
   /** Times a fast-mode leg streaming a long result waited for the coalescing timer (ADR 0023, "Large results"). */
   readonly coalescingWaits: number;
+}
+
+/** What {@link Fdio.relayThread} reports. */
+export interface RelayThreadState {
+  /** Pass-through pairs are handed to the thread. */
+  readonly on: boolean;
+  /** The thread runs (started by setRelayThread(true)). */
+  readonly running: boolean;
+  /** Why it could not start (errno), else 0. */
+  readonly error: number;
+  /** Pairs handed to the thread, given back to the loop, and taken back by a call from JavaScript. */
+  readonly offloads: number;
+  readonly returns: number;
+  readonly recalls: number;
+  /** The thread's io_uring_enter calls (its wake-ups) and send() calls. */
+  readonly enters: number;
+  readonly sends: number;
 }
 
 /** Length of a transport's stats array: counts per message type, then {@link FAST_STAT_PARTIAL} and {@link FAST_STAT_READY_STATUS}. */

@@ -107,6 +107,7 @@ export class NativeSocket extends EventEmitter {
 
   /** Messages of type `code` the addon forwarded in fast mode since the last call. */
   takeFastCount(code: number): number {
+    this.settle();
     const n = this.stats[code]!;
     if (n !== 0) {
       this.stats[code] = 0;
@@ -117,6 +118,7 @@ export class NativeSocket extends EventEmitter {
 
   /** Messages the addon forwarded in fast mode so far. */
   get fastMessages(): number {
+    this.settle();
     let n = this.fastTaken;
     for (let code = 0; code < 256; code++) n += this.stats[code]!;
     return n;
@@ -124,12 +126,19 @@ export class NativeSocket extends EventEmitter {
 
   /** True while fast mode has forwarded part of a message and the rest is still to come. */
   get fastPartial(): boolean {
+    this.settle();
     return this.stats[FAST_STAT_PARTIAL] !== 0;
   }
 
   /** The transaction status byte of the last ReadyForQuery forwarded in fast mode. */
   get fastReadyStatus(): number {
+    this.settle();
     return this.stats[FAST_STAT_READY_STATUS]!;
+  }
+
+  /** The addon's relay thread writes the stats while it relays the pair: take the pair back first. */
+  private settle(): void {
+    if (this.fast && !this.destroyed) this.fdio.hold(this.handle);
   }
 
   /**
