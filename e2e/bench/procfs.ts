@@ -1,6 +1,6 @@
 /** CPU accounting from /proc: per-process utime+stime and host-wide busy time. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -34,11 +34,19 @@ export function processCpuSeconds(pid: number): number | undefined {
   return (utime + stime) / clkTck();
 }
 
-/** Involuntary context switches of the process's main thread so far (preemptions), or undefined. */
+/**
+ * Involuntary context switches (preemptions) of all the process's threads so far, or undefined:
+ * the sidecar relays pass-through sessions on a thread of its own (ADR 0024), so its main
+ * thread alone would miss them.
+ */
 export function processInvoluntarySwitches(pid: number): number | undefined {
   try {
-    const m = /^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? undefined : Number(m[1]);
+    let n = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const m = /^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'));
+      if (m !== null) n += Number(m[1]);
+    }
+    return n;
   } catch {
     return undefined;
   }

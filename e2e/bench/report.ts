@@ -285,8 +285,8 @@ export function renderSection(result: BenchResult): string {
       'under test). Each protocol mode starts with an unrecorded warm-up run per target. The pgbench tables are dropped before the large ' +
       'read, whose table is created, vacuumed and loaded into shared buffers (`pg_prewarm`) before an unrecorded warm-up read per target. ' +
       'Proxy CPU is user+system time of the pgbouncer or sidecar process (all threads) from `/proc/<pid>/stat` over each run, ' +
-      'preemptions are its main thread\'s involuntary context switches (`/proc/<pid>/status`, both proxies are single-threaded ' +
-      'event loops); CPU per transaction depends much less on the machine\'s load than TPS does. ' +
+      'preemptions are the involuntary context switches of all its threads (`/proc/<pid>/task/*/status`: pgbouncer is one ' +
+      'event loop, the sidecar relays pass-through sessions on a thread of its own, ADR 0024); CPU per transaction depends much less on the machine\'s load than TPS does. ' +
       '"host busy" is the share of all CPUs busy during a run, whatever ran on them.',
     '',
     '```sh',

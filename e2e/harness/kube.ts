@@ -111,8 +111,23 @@ async function etcdPost(etcdUrl: string, path: string, body: unknown): Promise<u
   return res.json();
 }
 
-/** Starts etcd + kube-apiserver; see {@link KubeCluster}. */
+/**
+ * Starts etcd + kube-apiserver; see {@link KubeCluster}. Their ports are picked free and then
+ * bound by the child processes, so another process can take one in between: such a start is
+ * retried on fresh ports (as the PostgreSQL harness does).
+ */
 export async function startKube(options: StartKubeOptions = {}): Promise<KubeCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startKubeOnce(options);
+    } catch (error) {
+      if (attempt < 3 && error instanceof Error && /address already in use/i.test(error.message)) continue;
+      throw error;
+    }
+  }
+}
+
+async function startKubeOnce(options: StartKubeOptions): Promise<KubeCluster> {
   const bin = toolsBin();
   for (const b of ['etcd', 'kube-apiserver', 'kubectl']) {
     if (!existsSync(join(bin, b))) throw new Error(`startKube: missing ${join(bin, b)} (run: make tools)`);

@@ -56,6 +56,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,7 +396,7 @@ typedef struct transport {
   int in_outbox, in_recalls, on_held, hinted;
   struct transport *ob_next, *rq_next, *held_next;
   /* thread-only while owner == OWN_THREAD */
-  int rt_recv, rt_pollout, rt_paused, rt_stopping, rt_dirty, rt_starved, rt_stream;
+  int rt_recv, rt_pollout, rt_sending, rt_paused, rt_stopping, rt_dirty, rt_starved, rt_stream;
   struct transport *rt_dirty_next;
 } transport_t;
 
@@ -912,9 +913,9 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
  * RETURNED on the thread, RETURNED -> MAIN on the loop. Only the owner touches a transport's
  * descriptor, queues and fast-mode state; the JavaScript-visible stats are read through hold().
  */
-enum { RT_RECV = 1, RT_POLLOUT = 2, RT_CANCEL = 3, RT_EVENT = 4 }; /* user_data: transport | op */
+enum { RT_RECV = 1, RT_POLLOUT = 2, RT_CANCEL = 3, RT_EVENT = 4, RT_SEND = 5 }; /* user_data: transport | op */
 #define RT_NBUFS 128                   /* provided buffers (a power of two) */
-#define RT_BUF_SIZE 32768
+#define RT_BUF_SIZE 16384
 #define RT_STRIDE (RT_BUF_SIZE + 64)   /* each buffer has HEADROOM in front for a held header */
 #define RT_BGID 1
 #define RT_HINTS 64
@@ -947,7 +948,8 @@ static struct {
   transport_t *dirty; /* legs with bytes to send (rt_dirty_next) */
   transport_t *starved[MAX_BATCH * 2];
   int n_starved;
-  uint64_t enters, sends; /* read by ring() with relaxed atomics */
+  int ring_sends; /* several legs' sends go in one io_uring_enter (off after a send that did not complete in it) */
+  uint64_t waits, enters, sends; /* read by relayThread() with relaxed atomics */
 } rt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .evfd = -1};
 
 static int owner_of(const transport_t *t) { return __atomic_load_n(&t->owner, __ATOMIC_ACQUIRE); }
@@ -1057,11 +1059,13 @@ static void rt_stop(transport_t *t) {
 /* A stopping pair with nothing in flight goes back to the loop. */
 static void rt_settle(transport_t *t) {
   transport_t *o = t->peer;
-  if (!t->rt_stopping || !o->rt_stopping || t->rt_recv || o->rt_recv || t->rt_pollout || o->rt_pollout) return;
+  if (!t->rt_stopping || !o->rt_stopping || t->rt_recv || o->rt_recv || t->rt_pollout || o->rt_pollout || t->rt_sending || o->rt_sending) return;
   if (t->rt_dirty || o->rt_dirty) return; /* after rt_flush */
   transport_t *legs[2] = {t, o};
+  for (int k = 0; k < rt.n_starved; k++) /* no pointer to a pair the thread no longer owns */
+    if (rt.starved[k] == t || rt.starved[k] == o) rt.starved[k] = NULL;
   for (int i = 0; i < 2; i++) {
-    legs[i]->rt_stopping = legs[i]->rt_paused = legs[i]->rt_stream = 0;
+    legs[i]->rt_stopping = legs[i]->rt_paused = legs[i]->rt_stream = legs[i]->rt_starved = 0;
     if (legs[i]->pending_err != 0) legs[i]->held = 1;
   }
   pthread_mutex_lock(&rt.mu);
@@ -1135,26 +1139,80 @@ static void rt_on_recv(transport_t *t, struct io_uring_cqe *cqe) {
   rt_settle(t);
 }
 
-/* Writes every queue this wake-up filled (plain send(): one system call per leg written). */
+/* After a send of o (r: 0, or -errno): a tail waits for POLLOUT; its source may resume receiving. */
+static void rt_after_send(transport_t *o, int r) {
+  if (r < 0) rt_ended(o, -r);
+  else if (o->out.len > 0 && !o->rt_stopping) rt_arm_pollout(o); /* a stopping pair's tail goes back with it */
+  else if (o->out.len == 0 && o->out.cap > SMALL_QUEUE) bytes_free(&o->out);
+  if (o->pending_err != 0 && !o->rt_stopping) rt_stop(o);
+  transport_t *src = o->peer; /* it may have paused for this queue */
+  if (src->rt_paused && o->out.len < FAST_HIGH_WATER && !src->rt_stopping) {
+    src->rt_paused = 0;
+    if (!src->rt_recv) rt_arm_recv(src);
+  }
+  rt_settle(o);
+}
+
+static void rt_on_send(transport_t *o, int32_t res) {
+  o->rt_sending = 0;
+  if (res >= 0) {
+    o->out.start += (size_t)res;
+    o->out.len -= (size_t)res;
+    if (o->out.len == 0) o->out.start = 0;
+  }
+  rt_after_send(o, res >= 0 || res == -EAGAIN || res == -EINTR ? 0 : res);
+}
+
+static void rt_reap(void);
+
+/*
+ * Writes every queue this wake-up filled: one send() for a single leg, one io_uring_enter of
+ * MSG_DONTWAIT sends (each completes during the call, as on the loop) for several.
+ */
 static void rt_flush(void) {
   while (rt.dirty != NULL) {
-    transport_t *o = rt.dirty;
-    rt.dirty = o->rt_dirty_next;
-    o->rt_dirty = 0;
-    if (o->pending_err == 0 && o->out.len > 0 && !o->rt_pollout) {
+    transport_t *batch[MAX_BATCH];
+    int k = 0;
+    while (rt.dirty != NULL && k < MAX_BATCH) {
+      transport_t *o = rt.dirty;
+      rt.dirty = o->rt_dirty_next;
+      o->rt_dirty = 0;
+      if (o->pending_err == 0 && o->out.len > 0 && !o->rt_pollout && !o->rt_sending) batch[k++] = o;
+      else rt_after_send(o, 0);
+    }
+    if (k >= 2 && rt.ring_sends) {
+      for (int i = 0; i < k; i++) {
+        transport_t *o = batch[i];
+        struct io_uring_sqe *sqe = rt_sqe();
+        sqe->opcode = IORING_OP_SEND;
+        sqe->fd = o->fd;
+        sqe->addr = (uint64_t)(uintptr_t)(o->out.data + o->out.start);
+        sqe->len = o->out.len > UINT32_MAX ? UINT32_MAX : (uint32_t)o->out.len;
+        sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+        sqe->user_data = rt_tag(o, RT_SEND);
+        o->rt_sending = 1;
+      }
+      __atomic_fetch_add(&rt.sends, (uint64_t)k, __ATOMIC_RELAXED);
+      __atomic_fetch_add(&rt.enters, 1, __ATOMIC_RELAXED);
+      ring_enter(&rt.ring, 1, 0);
+      rt_reap(); /* the sends' completions, and whatever else arrived meanwhile */
+      for (int i = 0; i < k; i++) {
+        transport_t *o = batch[i];
+        if (!o->rt_sending) continue;
+        /* Not completed during the call (not expected with MSG_DONTWAIT): the kernel may still read
+         * the queue, so the leg fails once its completion comes; later sends are plain calls. */
+        rt.ring_sends = 0;
+        if (o->pending_err == 0) o->pending_err = EIO;
+        o->held = 1;
+        if (!o->rt_stopping) rt_stop(o);
+      }
+      continue;
+    }
+    for (int i = 0; i < k; i++) {
+      transport_t *o = batch[i];
       __atomic_fetch_add(&rt.sends, 1, __ATOMIC_RELAXED);
-      int r = bytes_flush(&o->out, o->fd);
-      if (r < 0) rt_ended(o, -r);
-      else if (o->out.len > 0 && !o->rt_stopping) rt_arm_pollout(o); /* a stopping pair's tail goes back with it */
-      else if (o->out.cap > SMALL_QUEUE) bytes_free(&o->out);
+      rt_after_send(o, bytes_flush(&o->out, o->fd));
     }
-    if (o->pending_err != 0 && !o->rt_stopping) rt_stop(o);
-    transport_t *src = o->peer; /* it may have paused for this queue */
-    if (src->rt_paused && o->out.len < FAST_HIGH_WATER && !src->rt_stopping) {
-      src->rt_paused = 0;
-      if (!src->rt_recv) rt_arm_recv(src);
-    }
-    rt_settle(o);
   }
 }
 
@@ -1212,6 +1270,9 @@ static void rt_reap(void) {
         if (!(c.flags & IORING_CQE_F_MORE)) rt_arm_event();
         rt_on_event();
         break;
+      case RT_SEND:
+        rt_on_send(t, c.res);
+        break;
       default:
         break; /* RT_CANCEL: a cancel that found nothing to cancel */
     }
@@ -1234,6 +1295,7 @@ static int rt_setup(void) {
   if (syscall(SYS_io_uring_register, rt.ring.fd, IORING_REGISTER_PBUF_RING, &reg, 1) != 0) return errno;
   for (unsigned b = 0; b < RT_NBUFS; b++) rt_recycle((uint16_t)b);
   rt_arm_event();
+  rt.ring_sends = 1;
   return 0;
 }
 
@@ -1251,11 +1313,13 @@ static void *rt_main(void *arg) {
   while (!__atomic_load_n(&rt.stop, __ATOMIC_ACQUIRE)) {
     for (int i = 0; i < rt.n_starved; i++) { /* buffers came back since -ENOBUFS */
       transport_t *t = rt.starved[i];
+      if (t == NULL || !t->rt_starved) continue; /* given back meanwhile (rt_settle) */
       t->rt_starved = 0;
       if (!t->rt_stopping && !t->rt_paused && !t->rt_recv) rt_arm_recv(t);
       rt_settle(t);
     }
     rt.n_starved = 0;
+    __atomic_fetch_add(&rt.waits, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&rt.enters, 1, __ATOMIC_RELAXED);
     int r = ring_enter(&rt.ring, 1, 1);
     if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -ETIME) usleep(1000); /* not expected; never spin */
@@ -1458,7 +1522,11 @@ static int rt_start(napi_env env) {
     return rt.error;
   }
   pthread_mutex_lock(&rt.mu);
+  sigset_t all, old; /* the thread starts with every signal blocked: Node's handlers run on the loop's thread */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   int e = pthread_create(&rt.thread, NULL, rt_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (e != 0) {
     rt.state = -1;
     rt.error = e;
@@ -1785,7 +1853,7 @@ static napi_value js_ring(napi_env env, napi_callback_info info) {
   return o;
 }
 
-/* relayThread() -> { on, running, error (errno, 0 when running or not tried), offloads, returns, recalls, enters, sends } */
+/* relayThread() -> { on, running, error (errno, 0 when running or not tried), offloads, returns, recalls, waits, enters, sends } */
 static napi_value js_relay_thread(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value o, v;
@@ -1798,6 +1866,7 @@ static napi_value js_relay_thread(napi_env env, napi_callback_info info) {
   set_number(env, o, "offloads", rt.offloads);
   set_number(env, o, "returns", rt.returns);
   set_number(env, o, "recalls", rt.recalled);
+  set_number(env, o, "waits", (double)__atomic_load_n(&rt.waits, __ATOMIC_RELAXED));
   set_number(env, o, "enters", (double)__atomic_load_n(&rt.enters, __ATOMIC_RELAXED));
   set_number(env, o, "sends", (double)__atomic_load_n(&rt.sends, __ATOMIC_RELAXED));
   return o;

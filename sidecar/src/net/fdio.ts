@@ -88,7 +88,8 @@ export interface RelayThreadState {
   readonly offloads: number;
   readonly returns: number;
   readonly recalls: number;
-  /** The thread's io_uring_enter calls (its wake-ups) and send() calls. */
+  /** The thread's waits for completions (its wake-ups), all its io_uring_enter calls, and the sends it made. */
+  readonly waits: number;
   readonly enters: number;
   readonly sends: number;
 }
