@@ -935,13 +935,13 @@ static struct {
   uv_async_t async;
   uv_check_t check;
   int async_ready;
-  /* loop only */
-  transport_t *held_list; /* legs whose pending input the loop has yet to process (held_next) */
+  /* loop only (on its own cache lines: the thread writes its fields at every wake-up) */
+  _Alignas(64) transport_t *held_list; /* legs whose pending input the loop has yet to process (held_next) */
   transport_t *hints[RT_HINTS];
   int n_hints;
   double offloads, returns, recalled;
   /* thread only */
-  ring_t ring;
+  _Alignas(64) ring_t ring;
   struct io_uring_buf_ring *br;
   char *bufs;
   unsigned br_tail;
