@@ -1831,6 +1831,20 @@ static napi_value first_arg(napi_env env, napi_callback_info info) {
   return argc < 1 ? NULL : argv[0];
 }
 
+/* The boolean first argument of a call: 1, or 0 after throwing a TypeError that shows `usage`. */
+static int bool_arg(napi_env env, napi_callback_info info, const char *usage, bool *out) {
+  napi_value arg = first_arg(env, info);
+  if (arg != NULL && napi_get_value_bool(env, arg, out) == napi_ok) return 1;
+  throw_error(env, "ERR_INVALID_ARG_TYPE", usage);
+  return 0;
+}
+
+static napi_value boolean(napi_env env, int v) {
+  napi_value r;
+  napi_get_boolean(env, v, &r);
+  return r;
+}
+
 static void set_number(napi_env env, napi_value o, const char *name, double value) {
   napi_value v;
   napi_create_double(env, value, &v);
@@ -1874,14 +1888,10 @@ static napi_value js_relay_thread(napi_env env, napi_callback_info info) {
 
 /* setRelayThread(on) -> whether pass-through pairs now go to the relay thread (started on first use). */
 static napi_value js_set_relay_thread(napi_env env, napi_callback_info info) {
-  napi_value arg = first_arg(env, info);
   bool on;
-  if (arg == NULL || napi_get_value_bool(env, arg, &on) != napi_ok)
-    return throw_error(env, "ERR_INVALID_ARG_TYPE", "setRelayThread(on: boolean)");
+  if (!bool_arg(env, info, "setRelayThread(on: boolean)", &on)) return NULL;
   rt.on = on && rt_start(env) == 0;
-  napi_value result;
-  napi_get_boolean(env, rt.on, &result);
-  return result;
+  return boolean(env, rt.on);
 }
 
 /* hold(h): the loop owns h's pair again (its fast-mode stats are then settled); nothing else. */
@@ -1894,14 +1904,10 @@ static napi_value js_hold(napi_env env, napi_callback_info info) {
 
 /* setRing(on) -> whether batching is now on (it cannot be turned on without a working ring). */
 static napi_value js_set_ring(napi_env env, napi_callback_info info) {
-  napi_value arg = first_arg(env, info);
   bool on;
-  if (arg == NULL || napi_get_value_bool(env, arg, &on) != napi_ok)
-    return throw_error(env, "ERR_INVALID_ARG_TYPE", "setRing(on: boolean)");
+  if (!bool_arg(env, info, "setRing(on: boolean)", &on)) return NULL;
   ring_on = on && ring_error == 0;
-  napi_value result;
-  napi_get_boolean(env, ring_on, &result);
-  return result;
+  return boolean(env, ring_on);
 }
 
 static napi_value js_set_call_mode(napi_env env, napi_callback_info info) {
