@@ -48,9 +48,10 @@ function ringState(fdio: Fdio): string {
 }
 
 /** Whether pass-through pairs are relayed by the addon's own thread, for the start-up line. */
-function relayThreadState(fdio: Fdio, config: SidecarConfig): string {
+function relayThreadState(fdio: Fdio, config: SidecarConfig, relays: boolean): string {
   const thread = fdio.relayThread();
   if (thread.on) return 'on';
+  if (!relays) return 'not used (every session goes through the policy or the audit)';
   if (!config.ioUring || !config.relayThread) return 'off';
   return `unavailable (${getSystemErrorName(-thread.error)})`;
 }
@@ -85,7 +86,9 @@ async function main(): Promise<void> {
   const audit = await startAudit(config, auditConfig, runtime, policyVersion, log);
   const nativeIo = loadNativeIo(config.nativeIo, log);
   if (nativeIo !== undefined && !config.ioUring) nativeIo.setRing(false);
-  if (nativeIo !== undefined && config.ioUring && config.relayThread) nativeIo.setRelayThread(true);
+  // The relay thread serves only sessions the addon relays itself: none when every session is judged or recorded.
+  const relays = runtime === undefined && audit === undefined && config.fastRelay;
+  if (nativeIo !== undefined && config.ioUring && config.relayThread && relays) nativeIo.setRelayThread(true);
   const server = new ProxyServer(
     {
       upstream: config.upstream,
@@ -147,7 +150,7 @@ async function main(): Promise<void> {
       nativeIo: nativeIoState(config.nativeIo, nativeIo !== undefined),
       fastRelay: nativeIo !== undefined && !config.fastRelay ? 'off' : undefined,
       ioUring: nativeIo !== undefined ? ringState(nativeIo) : undefined,
-      relayThread: nativeIo !== undefined ? relayThreadState(nativeIo, config) : undefined,
+      relayThread: nativeIo !== undefined ? relayThreadState(nativeIo, config, relays) : undefined,
       mode: controlPlane !== undefined ? 'enforcing (control plane)' : policy === undefined ? 'pass-through (no policy)' : 'enforcing',
       controlPlane: config.controlPlane?.target,
       policyVersion: policyVersion(),

@@ -143,6 +143,8 @@ describe('--native-io', () => {
     expect(thread(plainCalls)).toBe('off');
     expect(thread(nodeSockets)).toBeUndefined();
     expect(thread(seccomped)).toBe('unavailable (EPERM)');
+    // With a policy every session goes through JavaScript: no thread is started.
+    expect(thread(withPolicy)).toBe('not used (every session goes through the policy or the audit)');
   });
 
   it('relays pgbench sessions on the relay thread: its counters at stop show the hand-offs, wake-ups and sends', async (ctx) => {
