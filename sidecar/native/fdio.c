@@ -1332,6 +1332,7 @@ static void *rt_main(void *arg) {
 /* ---- on the loop ---- */
 
 static void rt_feed_held(transport_t *t);
+static void rt_schedule_held(transport_t *t);
 
 /* The thread gave pairs back: the loop owns them again and processes what they hold. */
 static void rt_take_back(transport_t *t) {
@@ -1342,17 +1343,11 @@ static void rt_take_back(transport_t *t) {
   pthread_mutex_unlock(&rt.mu);
   rt.returns++;
   for (int i = 0; i < 2; i++) {
-    transport_t *l = legs[i];
-    if (l->held && !l->on_held) {
-      l->on_held = 1;
-      l->held_next = rt.held_list;
-      rt.held_list = l;
-    }
-    transport_update(l);
+    rt_schedule_held(legs[i]);
+    transport_update(legs[i]);
   }
 }
 
-static void rt_process_hints(void);
 
 static void rt_async_cb(uv_async_t *handle) {
   (void)handle;
@@ -1376,7 +1371,6 @@ static void rt_async_cb(uv_async_t *handle) {
     t->on_held = 0;
     rt_feed_held(t);
   }
-  rt_process_hints();
 }
 
 static void rt_feed_held(transport_t *t) {
@@ -1397,11 +1391,7 @@ static void rt_feed_held(transport_t *t) {
     else if (eof) transport_input(t, 0, 0);
     if (!t->closing) transport_update(t);
   }
-  if (t->held && !t->closing && !t->on_held) { /* paused: fed again from resume() */
-    t->on_held = 1;
-    t->held_next = rt.held_list;
-    rt.held_list = t;
-  }
+  /* Paused by a callback with input still held: resume() schedules it again. */
 }
 
 /* Before any function touches t from JavaScript: the loop owns its pair again (waits for the thread). */
@@ -1419,8 +1409,7 @@ static void rt_recall(transport_t *t) {
   }
   pthread_mutex_unlock(&rt.mu);
   rt.recalled++;
-  rt_take_back(t);
-  if (t->held || t->peer->held) uv_async_send(&rt.async); /* their bytes are processed from the loop */
+  rt_take_back(t); /* what the legs hold is processed from the loop (rt_async_cb) */
 }
 
 /* Removes t from the loop's lists (it is closing). */
@@ -1477,9 +1466,9 @@ static void offload_hint(transport_t *t) {
   rt.hints[rt.n_hints++] = t;
 }
 
-/* Legs with held input that a callback paused are fed again from resume(). */
+/* A leg with held input is fed from the loop (rt_async_cb): once given back, and after resume(). */
 static void rt_schedule_held(transport_t *t) {
-  if (!t->held || t->on_held || owner_of(t) != OWN_MAIN) return;
+  if (!t->held || t->paused || t->on_held || owner_of(t) != OWN_MAIN) return;
   t->on_held = 1;
   t->held_next = rt.held_list;
   rt.held_list = t;

@@ -499,6 +499,27 @@ describe.each([
       await until(() => total(s.toServer) === queries.length + injected.length + 11, 'a query on the thread again');
     });
 
+    it('a reader that pauses on the handed-over bytes gets the rest after resume()', async () => {
+      const s = await relayed();
+      const handed = Buffer.concat([msg('X'), msg('Q', 'after\0')]);
+      // The session pauses the client when the server is congested: here, on the first hand-over read.
+      let paused = false;
+      s.front.readWith((c) => {
+        s.frontReads.push(Buffer.from(c));
+        if (!paused) {
+          paused = true;
+          s.front.pause();
+          setTimeout(() => s.front.resume(), 50);
+        }
+      });
+      s.client.write(Buffer.concat([msg('Q', 'relayed\0'), handed]));
+      await until(() => total(s.frontReads) === handed.length, 'the hand-over');
+      const later = msg('Q', 'later\0');
+      s.client.write(later);
+      await until(() => total(s.frontReads) === handed.length + later.length, 'a read after resume()');
+      expect(Buffer.concat(s.frontReads).equals(Buffer.concat([handed, later]))).toBe(true);
+    });
+
     it('EOF on the thread closes that leg as on the loop; destroy() from JavaScript closes the other', async () => {
       const s = await relayed();
       const frontClosed = once(s.front, 'close');
