@@ -15,6 +15,7 @@ import type { PolicyRuntime } from './session/enforcer.js';
 import { initSqlAnalysis } from './sql/index.js';
 import { CancelKeys } from './session/cancel-keys.js';
 import { ProxyServer } from './session/server.js';
+import { addonMayRelay } from './session/session.js';
 
 const VERSION = '0.1.0';
 
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
   const nativeIo = loadNativeIo(config.nativeIo, log);
   if (nativeIo !== undefined && !config.ioUring) nativeIo.setRing(false);
   // The relay thread serves only sessions the addon relays itself: none when every session is judged or recorded.
-  const relays = runtime === undefined && audit === undefined && config.fastRelay;
+  const relays = addonMayRelay({ policy: runtime, audit, fastRelay: config.fastRelay });
   if (nativeIo !== undefined && config.ioUring && config.relayThread && relays) nativeIo.setRelayThread(true);
   const server = new ProxyServer(
     {

@@ -43,22 +43,18 @@ describe('parseCli', () => {
     expect(run(['--upstream', UPSTREAM, ...args], { ...env }).nativeIo).toBe(expected);
   });
 
+  // The environment-only switches: on unless set to off.
   it.each([
-    [{}, true],
-    [{ DBWARD_FAST_RELAY: 'on' }, true],
-    [{ DBWARD_FAST_RELAY: 'off' }, false],
-    [{ DBWARD_FAST_RELAY: '0' }, false],
-  ] as const)('DBWARD_FAST_RELAY %j -> %s', (env, expected) => {
-    expect(run(['--upstream', UPSTREAM], { ...env }).fastRelay).toBe(expected);
-  });
-
-  it.each([
-    [{}, true],
-    [{ DBWARD_IO_URING: 'on' }, true],
-    [{ DBWARD_IO_URING: 'off' }, false],
-    [{ DBWARD_IO_URING: 'false' }, false],
-  ] as const)('DBWARD_IO_URING %j -> %s', (env, expected) => {
-    expect(run(['--upstream', UPSTREAM], { ...env }).ioUring).toBe(expected);
+    ['fastRelay', {}, true],
+    ['fastRelay', { DBWARD_FAST_RELAY: 'on' }, true],
+    ['fastRelay', { DBWARD_FAST_RELAY: 'off' }, false],
+    ['fastRelay', { DBWARD_FAST_RELAY: '0' }, false],
+    ['ioUring', {}, true],
+    ['ioUring', { DBWARD_IO_URING: 'on' }, true],
+    ['ioUring', { DBWARD_IO_URING: 'off' }, false],
+    ['ioUring', { DBWARD_IO_URING: 'false' }, false],
+  ] as const)('%s with %j -> %s', (field, env, expected) => {
+    expect(run(['--upstream', UPSTREAM], { ...env })[field]).toBe(expected);
   });
 
   it('refuses a DBWARD_IO_URING that is not on or off', () => {

@@ -52,6 +52,11 @@ export interface SessionContext {
   fastRelay?: boolean;
 }
 
+/** Whether the addon may relay sessions' messages itself (fast mode): nothing to judge or record, and not turned off. */
+export function addonMayRelay(ctx: Pick<SessionContext, 'policy' | 'audit' | 'fastRelay'>): boolean {
+  return ctx.policy === undefined && ctx.audit === undefined && ctx.fastRelay !== false;
+}
+
 /** The events the session listens to, on a net.Socket, a TLSSocket or a NativeSocket. */
 interface SocketEvents {
   on(event: 'data', listener: (chunk: Buffer) => void): this;
@@ -496,8 +501,7 @@ export class Session {
     // reader given to adopt().
     if (native !== undefined && this.client instanceof NativeSocket) {
       this.client.readWith((chunk) => this.onClientData(chunk));
-      const mayRelay = this.ctx.policy === undefined && this.ctx.audit === undefined && this.ctx.fastRelay !== false;
-      this.fastLinked = mayRelay && NativeSocket.link(this.client, native);
+      this.fastLinked = addonMayRelay(this.ctx) && NativeSocket.link(this.client, native);
     }
     if (native === undefined) {
       if (readBuffer === undefined) events.on('data', (chunk: Buffer) => this.onServerData(chunk));
