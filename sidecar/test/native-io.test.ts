@@ -137,8 +137,8 @@ describe('--native-io', () => {
     expect(ring(seccomped)).toBe('unavailable (EPERM)');
     // The relay thread (ADR 0024) needs io_uring: on with it, off with either switch off.
     const thread = (s: RunningSidecar): unknown => s.logs().find((l) => typeof l.listen === 'string')?.relayThread;
-    expect(thread(native)).toBe(ring(native) === 'on' ? 'on' : thread(native));
-    expect(thread(native)).toMatch(/^(on|unavailable \(E[A-Z]+\))$/);
+    if (ring(native) === 'on') expect(thread(native)).toBe('on');
+    else expect(thread(native)).toMatch(/^unavailable \(E[A-Z]+\)$/);
     expect(thread(onLoop)).toBe('off');
     expect(thread(plainCalls)).toBe('off');
     expect(thread(nodeSockets)).toBeUndefined();
