@@ -18,6 +18,21 @@ import type { Summary } from './stats.js';
 export const TARGETS = ['direct', 'pgbouncer', 'sidecar', 'sidecar+loop', 'sidecar+epoll', 'sidecar+js', 'sidecar+node-io', 'sidecar+policy', 'sidecar+policy+otel'] as const;
 export type Target = (typeof TARGETS)[number];
 
+/**
+ * What `make bench` measures without BENCH_TARGETS: the targets the checks compare, and direct.
+ * The diagnostic variants (sidecar+loop, sidecar+epoll, sidecar+node-io) take `BENCH_TARGETS=all`
+ * or a list: dropping them from the reference run buys rounds for the checks (ADR 0025).
+ */
+export const DEFAULT_TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'sidecar', 'sidecar+js', 'sidecar+policy', 'sidecar+policy+otel'];
+
+/**
+ * How the targets were ordered within rounds: `alternating` is the fixed order in even rounds and
+ * the reverse in odd ones (every compared pair is adjacent in every round, and each of the two goes
+ * first in half of the rounds); `rotated`, of runs saved before it, the fixed order rotated by one
+ * target per round.
+ */
+export type RoundOrder = 'alternating' | 'rotated';
+
 /** The targets of runs saved before `sidecar+policy` existed (proxy.json without config.targets). */
 export const LEGACY_TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'sidecar'];
 
@@ -60,6 +75,8 @@ export interface Config {
   only: 'pgbench' | 'read' | undefined;
   /** The targets measured (BENCH_TARGETS), in round order; absent in runs saved before it existed. */
   targets: Target[];
+  /** How targets were ordered within rounds; absent in runs saved before it existed (rotated). */
+  order?: RoundOrder | undefined;
   /** Where sidecar+policy+otel exports (absent when it is not a target, and in older runs). */
   collector?: 'sink' | 'jaeger' | 'external' | undefined;
   cpuProfileDir: string | undefined;
@@ -101,7 +118,7 @@ export interface Commands {
 /** Shared fields of one measured run. */
 export interface RunBase {
   round: number;
-  /** Position in the round (0-based) after rotation. */
+  /** Position in the round (0-based). */
   slot: number;
   target: Target;
   startedAt: string;

@@ -4,7 +4,7 @@
  * bench:policy section (whose bench:policy:statement block sidecar/bench/statement.ts writes).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { isProxy, RATIOS, TARGETS, type BenchResult, type PgbenchMode, type ReadClientResult, type ReadResult, type Target } from './model.js';
+import { DEFAULT_TARGETS, isProxy, RATIOS, type BenchResult, type Config, type PgbenchMode, type ReadClientResult, type ReadResult, type Target } from './model.js';
 import { median, type Summary } from './stats.js';
 
 export const START = '<!-- bench:proxy:start -->';
@@ -42,6 +42,11 @@ function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>
   return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+/** How the runs of a round were ordered, in words. */
+function orderText(c: Config): string {
+  return (c.order ?? 'rotated') === 'alternating' ? 'order reversed every other round' : 'order rotated per round';
+}
+
 /** The targets of a result: those measured (runs saved before BENCH_TARGETS: the first three). */
 function targetsOf(result: BenchResult): readonly Target[] {
   return result.config.targets;
@@ -70,7 +75,7 @@ function pgbenchSection(m: PgbenchMode, result: BenchResult): string {
   return [
     `### pgbench -S, ${c.clients} clients, ${m.mode} protocol`,
     '',
-    `${c.rounds} rounds × ${c.seconds} s per target, order rotated per round (${m.runs.length} runs).`,
+    `${c.rounds} rounds × ${c.seconds} s per target, ${orderText(c)} (${m.runs.length} runs).`,
     '',
     table(['target', 'median TPS', 'min TPS', 'max TPS', 'proxy CPU s / 1,000 tx', 'proxy preemptions / 1,000 tx'], rows),
     '',
@@ -126,7 +131,7 @@ function readClientSection(c: ReadClientResult, read: ReadResult, result: BenchR
   return [
     `#### ${title}`,
     '',
-    `${result.config.readRounds} rounds, one read of ${int(read.rows)} rows per target per round, order rotated per round.`,
+    `${result.config.readRounds} rounds, one read of ${int(read.rows)} rows per target per round, ${orderText(result.config)}.`,
     '',
     table(header, rows),
     '',
@@ -200,7 +205,8 @@ export function renderSection(result: BenchResult): string {
   const { config: c, environment: e, commands } = result;
   const targets = targetsOf(result);
   const defaults =
-    c.rounds === 5 && c.readRounds === 9 && c.seconds === 8 && c.scale === 10 && c.readRows === 1_000_000 && c.only === undefined && c.modes.length === 2 && targets.length === TARGETS.length;
+    c.rounds === 9 && c.readRounds === 9 && c.seconds === 8 && c.scale === 10 && c.readRows === 1_000_000 && c.only === undefined && c.modes.length === 2 &&
+    targets.length === DEFAULT_TARGETS.length && DEFAULT_TARGETS.every((t) => targets.includes(t));
   const cpuRelative = (num: Target, den: Target): string =>
     result.pgbench.map((m) => `${fixed(m.cpuPer1000[num].median / m.cpuPer1000[den].median, 2)}× (${m.mode})`).join(', ');
   const out: string[] = [
@@ -261,9 +267,10 @@ export function renderSection(result: BenchResult): string {
     '```',
     '',
     '`make bench` compiles the sidecar (`tsc -b sidecar operator`), installs pgbouncer from Debian when it is missing, then runs ' +
-      '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 5), `BENCH_READ_ROUNDS` (2 × rounds − 1), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
+      '`node --import tsx e2e/bench/run.ts`. Shorter runs: `BENCH_ROUNDS` (default 9), `BENCH_READ_ROUNDS` (9), `BENCH_SECONDS` (8), `BENCH_SCALE` (10), ' +
       '`BENCH_ONLY=pgbench|read`, `BENCH_MODES=simple|prepared`, `BENCH_READ_ROWS` (1000000), ' +
-      '`BENCH_TARGETS` (a comma-separated subset of `direct,pgbouncer,sidecar,sidecar+loop,sidecar+epoll,sidecar+js,sidecar+node-io,sidecar+policy,sidecar+policy+otel`, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
+      '`BENCH_TARGETS` (default `direct,pgbouncer,sidecar,sidecar+js,sidecar+policy,sidecar+policy+otel`; `all` adds the three diagnostic variants ' +
+      '`sidecar+loop,sidecar+epoll,sidecar+node-io`; or any comma-separated subset of the nine, e.g. `BENCH_TARGETS=sidecar,sidecar+policy`; ' +
       '`sidecar` runs as shipped: plain-TCP sessions on the C addon, and with neither policy nor audit the addon relays whole messages without JavaScript (ADR 0022); ' +
       '`sidecar+js` is `sidecar` with `DBWARD_FAST_RELAY=off`: every message through the session as with a policy, the baseline for what the policy itself costs; ' +
       '`sidecar+loop` is `sidecar` with `DBWARD_RELAY_THREAD=off`: pass-through pairs relayed on Node\'s loop instead of the addon\'s relay thread (ADR 0024); ' +
@@ -274,7 +281,8 @@ export function renderSection(result: BenchResult): string {
       '`jaeger`, a Jaeger on the same two cores, whose ingest competes with the benchmark for CPU; or `BENCH_OTLP_ENDPOINT`, a collector you run); ' +
       '`BENCH_DOCS=0` leaves this file alone; `BENCH_CPU_PROF=DIR` runs both sidecars under `node --cpu-prof` and prints their hottest functions. ' +
       'All raw figures of the last run go to `.cache/bench/proxy.json`. ' +
-      'The reference run (5 rounds × 8 s per target and mode, 7 targets, 9 read rounds) takes about 12 minutes; a run reaches its steady TPS within a second.',
+      'The reference run (9 rounds × 8 s per target and mode, the 6 default targets, 9 read rounds) takes about 20 minutes; a run reaches its steady TPS within a second. ' +
+      'Within a round the targets run in the order above, reversed every other round: each compared pair runs back to back, and each side goes first in half of the rounds (ADR 0025).',
     '',
     'One run starts one throw-away PostgreSQL cluster (trust authentication), one pgbouncer (session pooling), one sidecar ' +
       '(pass-through authentication, no policy) and a second sidecar, `sidecar+policy`, that enforces the 20-rule policy ' +
@@ -362,7 +370,7 @@ export function renderPolicySummary(result: BenchResult): string {
       '--environment production` and a workload identity: 20 guardrails (identity and label conditions, `query.command in [...]`, `query.kind`, ' +
       '`readTables`/`writeTables` membership, `query.functions.exists(...)`, environment checks) + the 2 built-ins + 4 masking rules. ' +
       'No rule matches pgbench\'s statements: each is allowed after the whole chain (evaluated once per statement shape and identity, then memoised). ' +
-      `${c.clients} clients, ${c.rounds} rounds × ${c.seconds} s per target, order rotated per round; the ratio is taken per round, then the median.`,
+      `${c.clients} clients, ${c.rounds} rounds × ${c.seconds} s per target, ${orderText(c)}; the ratio is taken per round, then the median.`,
     '',
   ];
   const checks = result.targets.filter((t) => t.name.includes('sidecar+policy'));

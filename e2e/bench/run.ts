@@ -6,9 +6,10 @@
  * (between the bench:proxy markers, and the end-to-end figures between the bench:policy:pgbench
  * markers inside the bench:policy section) and .cache/bench/proxy.json.
  *
- * Environment: BENCH_ROUNDS (5), BENCH_READ_ROUNDS (2 × rounds - 1), BENCH_SECONDS (8), BENCH_SCALE (10),
+ * Environment: BENCH_ROUNDS (9), BENCH_READ_ROUNDS (9), BENCH_SECONDS (8), BENCH_SCALE (10),
  * BENCH_ONLY=pgbench|read, BENCH_MODES (simple,prepared), BENCH_READ_ROWS (1000000),
- * BENCH_TARGETS (direct,pgbouncer,sidecar,sidecar+loop,sidecar+epoll,sidecar+js,sidecar+node-io,sidecar+policy,sidecar+policy+otel: any subset), BENCH_DOCS=0 (no docs),
+ * BENCH_TARGETS (default direct,pgbouncer,sidecar,sidecar+js,sidecar+policy,sidecar+policy+otel; `all` adds
+ * sidecar+loop,sidecar+epoll,sidecar+node-io; or any subset of these), BENCH_DOCS=0 (no docs),
  * BENCH_COLLECTOR=sink|jaeger (where sidecar+policy+otel exports: a discarding OTLP sink, the default, or a Jaeger
  * on the same cores; see collector.ts), BENCH_OTLP_ENDPOINT (a collector elsewhere instead),
  * BENCH_CPU_PROF=DIR (run the sidecars under --cpu-prof; writes no docs, prints a profile summary per sidecar).
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { startPostgres, runChecked, type PgCluster } from '../harness/index.js';
 import { pgbenchArgs, psqlRead, psqlReadArgs, runPgbench, SIDECAR_MAIN, verifyPolicyEnforced, type Endpoint, type QueryMode, type RunningSidecar } from './clients.js';
 import {
+  DEFAULT_TARGETS,
   LEGACY_TARGETS,
   RATIOS,
   TARGETS,
@@ -88,13 +90,13 @@ function readConfig(): Config {
   for (const m of modes) if (m !== 'simple' && m !== 'prepared') throw new Error(`BENCH_MODES: unknown mode ${JSON.stringify(m)}`);
   const seconds = intEnv('BENCH_SECONDS', 8);
   const cpuProfileDir = process.env['BENCH_CPU_PROF'] || undefined;
-  const wanted = (process.env['BENCH_TARGETS'] || TARGETS.join(',')).split(',').map((t) => t.trim());
+  const listed = process.env['BENCH_TARGETS'] || DEFAULT_TARGETS.join(',');
+  const wanted = (listed.trim() === 'all' ? TARGETS.join(',') : listed).split(',').map((t) => t.trim());
   for (const t of wanted) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`BENCH_TARGETS: unknown target ${JSON.stringify(t)} (known: ${TARGETS.join(', ')})`);
   const targets = TARGETS.filter((t) => wanted.includes(t));
   return {
-    rounds: intEnv('BENCH_ROUNDS', 5),
-    // Reads take ~1-2 s each, so more rounds are cheap and steady the medians.
-    readRounds: intEnv('BENCH_READ_ROUNDS', 2 * intEnv('BENCH_ROUNDS', 5) - 1),
+    rounds: intEnv('BENCH_ROUNDS', 9),
+    readRounds: intEnv('BENCH_READ_ROUNDS', 9),
     seconds,
     warmupSeconds: Math.min(3, seconds),
     scale: intEnv('BENCH_SCALE', 10),
@@ -104,6 +106,7 @@ function readConfig(): Config {
     readRows: intEnv('BENCH_READ_ROWS', 1_000_000),
     only,
     targets,
+    order: 'alternating',
     collector: targets.includes('sidecar+policy+otel') ? collectorKind() : undefined,
     cpuProfileDir: cpuProfileDir === undefined ? undefined : resolve(cpuProfileDir),
     writeDocs: process.env['BENCH_DOCS'] !== '0' && cpuProfileDir === undefined,
@@ -123,10 +126,15 @@ function sh(cmd: string, args: string[]): string {
   }
 }
 
-/** Targets of round r: the fixed order rotated by r, so no target always runs first or last. */
-function rotation(targets: readonly Target[], round: number): Target[] {
-  const k = round % targets.length;
-  return [...targets.slice(k), ...targets.slice(0, k)];
+/**
+ * Targets of round r: the fixed order in even rounds, reversed in odd ones. The checks compare
+ * neighbours in the fixed order (sidecar and pgbouncer, sidecar+policy and sidecar+js, ...), so each
+ * compared pair runs back to back in every round, and each of the two goes first in half of the
+ * rounds: a drift of the machine's speed within a round cancels out over two rounds instead of
+ * always favouring the same side, as a rotation (which keeps neighbours in the same order) would.
+ */
+function roundOrder(targets: readonly Target[], round: number): Target[] {
+  return round % 2 === 0 ? [...targets] : [...targets].reverse();
 }
 
 /** One value per known target (targets not measured get summaries of nothing: NaN). */
@@ -187,7 +195,7 @@ async function pgbenchPhase(stack: BenchStack, config: Config, collectorPid: num
     }
     const runs: PgbenchRun[] = [];
     for (let round = 0; round < config.rounds; round++) {
-      const order = rotation(config.targets, round);
+      const order = roundOrder(config.targets, round);
       for (const [slot, target] of order.entries()) {
         const startedAt = new Date().toISOString();
         const [load1] = loadAverage();
@@ -298,7 +306,7 @@ async function readPhase(stack: BenchStack, config: Config): Promise<ReadResult>
     }
     const runs: ReadRun[] = [];
     for (let round = 0; round < config.readRounds; round++) {
-      for (const [slot, target] of rotation(config.targets, round).entries()) {
+      for (const [slot, target] of roundOrder(config.targets, round).entries()) {
         const startedAt = new Date().toISOString();
         const [load1] = loadAverage();
         const { r, cpu } = await stack.measure(target, `${client} read round ${round + 1}`, async (endpoint, pid) => {
