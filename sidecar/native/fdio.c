@@ -397,7 +397,7 @@ typedef struct transport {
   struct transport *ob_next, *rq_next, *held_next;
   /* thread-only while owner == OWN_THREAD */
   int rt_recv, rt_pollout, rt_sending, rt_paused, rt_stopping, rt_dirty, rt_starved, rt_stream;
-  struct transport *rt_dirty_next;
+  struct transport *rt_dirty_next, *rt_starved_next;
 } transport_t;
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events);
@@ -824,6 +824,8 @@ static void batch_flush(void) {
   }
 }
 
+static void rt_check_cb(uv_check_t *handle);
+
 /* After the poll phase: the batch's receives in one io_uring_enter, then its sends in another. */
 static void batch_check_cb(uv_check_t *handle) {
   (void)handle;
@@ -859,6 +861,7 @@ static void batch_check_cb(uv_check_t *handle) {
   }
   in_batch = 0;
   batch_flush();
+  rt_check_cb(NULL); /* a ReadyForQuery forwarded in this batch: the pair may go to the thread now, not after the next poll */
 }
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
@@ -914,7 +917,7 @@ static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
  * descriptor, queues and fast-mode state; the JavaScript-visible stats are read through hold().
  */
 enum { RT_RECV = 1, RT_POLLOUT = 2, RT_CANCEL = 3, RT_EVENT = 4, RT_SEND = 5 }; /* user_data: transport | op */
-#define RT_NBUFS 128                   /* provided buffers (a power of two) */
+#define RT_NBUFS 128                   /* provided buffers (a power of two); tests may start the thread with fewer */
 #define RT_BUF_SIZE 16384
 #define RT_STRIDE (RT_BUF_SIZE + 64)   /* each buffer has HEADROOM in front for a held header */
 #define RT_BGID 1
@@ -946,11 +949,12 @@ static struct {
   char *bufs;
   unsigned br_tail;
   transport_t *dirty; /* legs with bytes to send (rt_dirty_next) */
-  transport_t *starved[MAX_BATCH * 2];
-  int n_starved;
+  transport_t *starved; /* legs whose receive ended for want of a buffer (rt_starved_next), re-armed after the reap */
   int ring_sends; /* several legs' sends go in one io_uring_enter (off after a send that did not complete in it) */
   uint64_t waits, enters, sends; /* read by relayThread() with relaxed atomics */
 } rt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .evfd = -1};
+
+static unsigned rt_nbufs = RT_NBUFS; /* set before the thread starts (setRelayThread's second argument) */
 
 static int owner_of(const transport_t *t) { return __atomic_load_n(&t->owner, __ATOMIC_ACQUIRE); }
 static void set_owner(transport_t *t, int o) { __atomic_store_n(&t->owner, o, __ATOMIC_RELEASE); }
@@ -966,13 +970,67 @@ static void rt_wake_thread(void) {
 
 static uint64_t rt_tag(transport_t *t, int op) { return (uint64_t)(uintptr_t)t | (uint64_t)op; }
 
-static struct io_uring_sqe *rt_sqe(void) {
-  struct io_uring_sqe *sqe = ring_sqe(&rt.ring);
-  if (sqe == NULL) { /* full: submit what is there first (SUBMIT_ALL takes all of it) */
-    ring_enter(&rt.ring, 1, 0);
-    sqe = ring_sqe(&rt.ring);
+/*
+ * Completions moved out of the completion queue to make room (rt_submit), reaped before the
+ * queue's own: everything here is older than anything still in the queue, so order is kept.
+ */
+static struct {
+  struct io_uring_cqe *cqes;
+  unsigned head, len, cap;
+} rt_stash;
+
+static void rt_stash_cqes(void) {
+  struct io_uring_cqe *cqe;
+  while ((cqe = ring_cqe(&rt.ring)) != NULL) {
+    if (rt_stash.len == rt_stash.cap) {
+      unsigned cap = rt_stash.cap == 0 ? 256 : rt_stash.cap * 2;
+      struct io_uring_cqe *grown = realloc(rt_stash.cqes, cap * sizeof *grown);
+      if (grown == NULL) return; /* the rest stays in the queue */
+      rt_stash.cqes = grown;
+      rt_stash.cap = cap;
+    }
+    rt_stash.cqes[rt_stash.len++] = *cqe;
+    ring_cqe_done(&rt.ring);
   }
-  return sqe; /* not NULL: the queue was just emptied */
+}
+
+/* The next completion (stashed ones first), copied out; 0 when there is none. */
+static int rt_next_cqe(struct io_uring_cqe *c) {
+  if (rt_stash.head < rt_stash.len) {
+    *c = rt_stash.cqes[rt_stash.head++];
+    if (rt_stash.head == rt_stash.len) rt_stash.head = rt_stash.len = 0;
+    return 1;
+  }
+  struct io_uring_cqe *cqe = ring_cqe(&rt.ring);
+  if (cqe == NULL) return 0;
+  *c = *cqe;
+  ring_cqe_done(&rt.ring);
+  return 1;
+}
+
+/*
+ * Submits the queued entries. The kernel refuses a submission while completions it could not post
+ * wait for room (-EBUSY): they are stashed, which makes the room, and the call retried. A ring
+ * that refuses for a second (not expected: nothing else fails a submission of valid entries) is
+ * a broken process, which stops here rather than relaying with requests it cannot make.
+ */
+static void rt_submit(void) {
+  for (int tries = 0;; tries++) {
+    int r = ring_enter(&rt.ring, 1, 0);
+    if (r >= 0 || rt.ring.pending == 0) return;
+    if (tries == 1000) {
+      fprintf(stderr, "dbward-relay: io_uring_enter failed: %s\n", strerror(-r));
+      abort();
+    }
+    rt_stash_cqes();
+    if (r != -EBUSY) usleep(1000);
+  }
+}
+
+static struct io_uring_sqe *rt_sqe(void) {
+  struct io_uring_sqe *sqe;
+  while ((sqe = ring_sqe(&rt.ring)) == NULL) rt_submit(); /* full: submit what is there first (SUBMIT_ALL takes all of it) */
+  return sqe;
 }
 
 static void rt_arm_recv(transport_t *t) {
@@ -1014,7 +1072,7 @@ static void rt_arm_event(void) {
 }
 
 static void rt_recycle(uint16_t bid) {
-  struct io_uring_buf *b = &rt.br->bufs[rt.br_tail & (RT_NBUFS - 1)];
+  struct io_uring_buf *b = &rt.br->bufs[rt.br_tail & (rt_nbufs - 1)];
   b->addr = (uint64_t)(uintptr_t)(rt.bufs + (size_t)bid * RT_STRIDE + HEADROOM);
   b->len = RT_BUF_SIZE;
   b->bid = bid;
@@ -1029,14 +1087,13 @@ static void rt_mark_dirty(transport_t *o) {
   rt.dirty = o;
 }
 
+static void rt_ended(transport_t *t, int err);
+
 /* fast_forward on the thread: queued, and written by rt_flush after this wake-up's receives. */
 static void rt_forward(transport_t *o, const char *p, size_t n) {
   if (o->pending_err != 0) return; /* failed: the pair is on its way back to be closed */
-  if (bytes_append(&o->out, p, n) != 0) {
-    o->pending_err = ENOMEM;
-    return;
-  }
-  rt_mark_dirty(o);
+  if (bytes_append(&o->out, p, n) != 0) rt_ended(o, ENOMEM); /* the pair goes back and o is closed */
+  else rt_mark_dirty(o);
 }
 
 static void rt_hold(transport_t *t, const char *p, size_t n) {
@@ -1062,8 +1119,13 @@ static void rt_settle(transport_t *t) {
   if (!t->rt_stopping || !o->rt_stopping || t->rt_recv || o->rt_recv || t->rt_pollout || o->rt_pollout || t->rt_sending || o->rt_sending) return;
   if (t->rt_dirty || o->rt_dirty) return; /* after rt_flush */
   transport_t *legs[2] = {t, o};
-  for (int k = 0; k < rt.n_starved; k++) /* no pointer to a pair the thread no longer owns */
-    if (rt.starved[k] == t || rt.starved[k] == o) rt.starved[k] = NULL;
+  for (int i = 0; i < 2; i++) { /* no pointer to a leg the thread no longer owns */
+    if (!legs[i]->rt_starved) continue;
+    transport_t **pp = &rt.starved;
+    while (*pp != NULL && *pp != legs[i]) pp = &(*pp)->rt_starved_next;
+    if (*pp == legs[i]) *pp = legs[i]->rt_starved_next;
+    legs[i]->rt_starved_next = NULL;
+  }
   for (int i = 0; i < 2; i++) {
     legs[i]->rt_stopping = legs[i]->rt_paused = legs[i]->rt_stream = legs[i]->rt_starved = 0;
     if (legs[i]->pending_err != 0) legs[i]->held = 1;
@@ -1127,12 +1189,11 @@ static void rt_on_recv(transport_t *t, struct io_uring_cqe *cqe) {
   t->rt_recv = 0;
   int res = cqe->res;
   if (res == 0) rt_ended(t, 0);
-  else if (res == -ENOBUFS) {
-    if (!t->rt_stopping && rt.n_starved < (int)(sizeof rt.starved / sizeof rt.starved[0])) {
+  else if (res == -ENOBUFS) { /* every buffer was taken in this wake-up: re-armed once they are back */
+    if (!t->rt_stopping && !t->rt_starved) {
       t->rt_starved = 1;
-      rt.starved[rt.n_starved++] = t;
-    } else if (!t->rt_stopping) {
-      rt_ended(t, ENOBUFS);
+      t->rt_starved_next = rt.starved;
+      rt.starved = t;
     }
   } else if (res < 0 && res != -ECANCELED) rt_ended(t, -res);
   else if (!t->rt_stopping && !t->rt_paused) rt_arm_recv(t); /* ended with data, or cancelled by a pause that is over */
@@ -1177,8 +1238,12 @@ static void rt_flush(void) {
       transport_t *o = rt.dirty;
       rt.dirty = o->rt_dirty_next;
       o->rt_dirty = 0;
-      if (o->pending_err == 0 && o->out.len > 0 && !o->rt_pollout && !o->rt_sending) batch[k++] = o;
-      else rt_after_send(o, 0);
+      if (o->pending_err == 0 && o->out.len > 0 && !o->rt_pollout && !o->rt_sending) {
+        o->rt_sending = 1; /* claimed: the pair is not settled (given back) before this send is done */
+        batch[k++] = o;
+      } else {
+        rt_after_send(o, 0);
+      }
     }
     if (k >= 2 && rt.ring_sends) {
       for (int i = 0; i < k; i++) {
@@ -1190,11 +1255,10 @@ static void rt_flush(void) {
         sqe->len = o->out.len > UINT32_MAX ? UINT32_MAX : (uint32_t)o->out.len;
         sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
         sqe->user_data = rt_tag(o, RT_SEND);
-        o->rt_sending = 1;
       }
       __atomic_fetch_add(&rt.sends, (uint64_t)k, __ATOMIC_RELAXED);
       __atomic_fetch_add(&rt.enters, 1, __ATOMIC_RELAXED);
-      ring_enter(&rt.ring, 1, 0);
+      rt_submit();
       rt_reap(); /* the sends' completions, and whatever else arrived meanwhile */
       for (int i = 0; i < k; i++) {
         transport_t *o = batch[i];
@@ -1211,7 +1275,9 @@ static void rt_flush(void) {
     for (int i = 0; i < k; i++) {
       transport_t *o = batch[i];
       __atomic_fetch_add(&rt.sends, 1, __ATOMIC_RELAXED);
-      rt_after_send(o, bytes_flush(&o->out, o->fd));
+      int r = bytes_flush(&o->out, o->fd);
+      o->rt_sending = 0;
+      rt_after_send(o, r);
     }
   }
 }
@@ -1231,29 +1297,29 @@ static void rt_on_event(void) {
   while (read(rt.evfd, &v, sizeof v) < 0 && errno == EINTR) {
   }
   pthread_mutex_lock(&rt.mu);
-  transport_t *in = rt.inbox, *rq = rt.recalls;
-  rt.inbox = rt.recalls = NULL;
+  transport_t *in = rt.inbox;
+  rt.inbox = NULL;
+  /* Recalls are taken off their list under the mutex: a leg the loop closes meanwhile (rt_forget)
+   * is either still on it and unlinked there, or already off it and never touched here again. */
+  transport_t *t;
+  while ((t = rt.recalls) != NULL) {
+    rt.recalls = t->rq_next;
+    t->rq_next = NULL;
+    t->in_recalls = 0;
+    if (owner_of(t) == OWN_THREAD && !t->rt_stopping) rt_stop(t);
+  }
   pthread_mutex_unlock(&rt.mu);
   while (in != NULL) {
-    transport_t *t = in;
+    t = in;
     in = t->ob_next;
     t->ob_next = NULL;
     rt_adopt(t);
   }
-  while (rq != NULL) {
-    transport_t *t = rq;
-    rq = t->rq_next;
-    t->rq_next = NULL;
-    __atomic_store_n(&t->in_recalls, 0, __ATOMIC_RELEASE);
-    if (owner_of(t) == OWN_THREAD && !t->rt_stopping) rt_stop(t);
-  }
 }
 
 static void rt_reap(void) {
-  struct io_uring_cqe *cqe;
-  while ((cqe = ring_cqe(&rt.ring)) != NULL) {
-    struct io_uring_cqe c = *cqe;
-    ring_cqe_done(&rt.ring);
+  struct io_uring_cqe c;
+  while (rt_next_cqe(&c)) {
     int op = (int)(c.user_data & 7);
     transport_t *t = (transport_t *)(uintptr_t)(c.user_data & ~(uint64_t)7);
     switch (op) {
@@ -1283,17 +1349,17 @@ static int rt_setup(void) {
   int r = ring_setup(&rt.ring, RING_ENTRIES,
                      IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (r < 0) return -r;
-  size_t br_size = RT_NBUFS * sizeof(struct io_uring_buf);
+  size_t br_size = rt_nbufs * sizeof(struct io_uring_buf);
   rt.br = mmap(NULL, br_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  rt.bufs = mmap(NULL, (size_t)RT_NBUFS * RT_STRIDE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  rt.bufs = mmap(NULL, (size_t)rt_nbufs * RT_STRIDE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (rt.br == MAP_FAILED || rt.bufs == MAP_FAILED) return ENOMEM;
   struct io_uring_buf_reg reg;
   memset(&reg, 0, sizeof reg);
   reg.ring_addr = (uint64_t)(uintptr_t)rt.br;
-  reg.ring_entries = RT_NBUFS;
+  reg.ring_entries = rt_nbufs;
   reg.bgid = RT_BGID;
   if (syscall(SYS_io_uring_register, rt.ring.fd, IORING_REGISTER_PBUF_RING, &reg, 1) != 0) return errno;
-  for (unsigned b = 0; b < RT_NBUFS; b++) rt_recycle((uint16_t)b);
+  for (unsigned b = 0; b < rt_nbufs; b++) rt_recycle((uint16_t)b);
   rt_arm_event();
   rt.ring_sends = 1;
   return 0;
@@ -1311,14 +1377,14 @@ static void *rt_main(void *arg) {
   pthread_mutex_unlock(&rt.mu);
   if (e != 0) return NULL;
   while (!__atomic_load_n(&rt.stop, __ATOMIC_ACQUIRE)) {
-    for (int i = 0; i < rt.n_starved; i++) { /* buffers came back since -ENOBUFS */
-      transport_t *t = rt.starved[i];
-      if (t == NULL || !t->rt_starved) continue; /* given back meanwhile (rt_settle) */
+    transport_t *t;
+    while ((t = rt.starved) != NULL) { /* buffers came back since -ENOBUFS (one at a time: rt_settle unlinks) */
+      rt.starved = t->rt_starved_next;
+      t->rt_starved_next = NULL;
       t->rt_starved = 0;
       if (!t->rt_stopping && !t->rt_paused && !t->rt_recv) rt_arm_recv(t);
       rt_settle(t);
     }
-    rt.n_starved = 0;
     __atomic_fetch_add(&rt.waits, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&rt.enters, 1, __ATOMIC_RELAXED);
     int r = ring_enter(&rt.ring, 1, 1);
@@ -1423,20 +1489,26 @@ static void rt_forget(transport_t *t) {
     if (*pp == t) *pp = t->held_next;
     t->on_held = 0;
   }
+  if (rt.state != 1) return;
+  pthread_mutex_lock(&rt.mu);
   if (t->in_outbox) {
-    pthread_mutex_lock(&rt.mu);
     transport_t **pp = &rt.outbox;
     while (*pp != NULL && *pp != t) pp = &(*pp)->ob_next;
     if (*pp == t) *pp = t->ob_next;
     t->in_outbox = 0;
-    pthread_mutex_unlock(&rt.mu);
   }
+  if (t->in_recalls) { /* recalled, then given back for another reason before the thread read the recall */
+    transport_t **pp = &rt.recalls;
+    while (*pp != NULL && *pp != t) pp = &(*pp)->rq_next;
+    if (*pp == t) *pp = t->rq_next;
+    t->in_recalls = 0;
+  }
+  pthread_mutex_unlock(&rt.mu);
 }
 
 static int rt_can_offload(const transport_t *t) {
-  return t->fast && !t->slow_requested && !t->closing && !t->ending && !t->eof && !t->paused && !t->coalescing && !t->held &&
-         !t->need_drain && !t->in_reads && !t->in_flushes && !t->in_outbox && t->stream_bytes < COALESCE_AFTER &&
-         owner_of(t) == OWN_MAIN;
+  return owner_of(t) == OWN_MAIN && t->fast && !t->slow_requested && !t->closing && !t->ending && !t->eof && !t->paused && !t->coalescing && !t->held &&
+         !t->need_drain && !t->in_reads && !t->in_flushes && !t->in_outbox && t->stream_bytes < COALESCE_AFTER;
 }
 
 /* Hands the pair of t to the thread when both legs are ready for it. */
@@ -1875,10 +1947,29 @@ static napi_value js_relay_thread(napi_env env, napi_callback_info info) {
   return o;
 }
 
-/* setRelayThread(on) -> whether pass-through pairs now go to the relay thread (started on first use). */
+/*
+ * setRelayThread(on[, buffers]) -> whether pass-through pairs now go to the relay thread (started
+ * on first use). `buffers` (a power of two up to 128; tests use few to exercise running out of
+ * them) sets how many provided buffers the thread gets when this call starts it.
+ */
 static napi_value js_set_relay_thread(napi_env env, napi_callback_info info) {
+  const char *usage = "setRelayThread(on: boolean, buffers?: power of two from 1 to 128)";
   bool on;
-  if (!bool_arg(env, info, "setRelayThread(on: boolean)", &on)) return NULL;
+  if (!bool_arg(env, info, usage, &on)) return NULL;
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype type = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &type);
+  if (type != napi_undefined) {
+    double d = 0;
+    if (type != napi_number || napi_get_value_double(env, argv[1], &d) != napi_ok || !(d >= 1 && d <= RT_NBUFS) || d != (double)(unsigned)d ||
+        ((unsigned)d & ((unsigned)d - 1)) != 0) {
+      throw_error(env, "ERR_INVALID_ARG_VALUE", usage);
+      return NULL;
+    }
+    if (rt.state == 0) rt_nbufs = (unsigned)d;
+  }
   rt.on = on && rt_start(env) == 0;
   return boolean(env, rt.on);
 }

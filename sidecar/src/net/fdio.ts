@@ -52,8 +52,11 @@ export interface Fdio {
   setRing(on: boolean): boolean;
   /** The relay thread (docs/adr/0024): whether pass-through pairs go to it, and its counters. */
   relayThread(): RelayThreadState;
-  /** Starts the relay thread on first use (waits for its ring); returns whether pairs now go to it. */
-  setRelayThread(on: boolean): boolean;
+  /**
+   * Starts the relay thread on first use (waits for its ring); returns whether pairs now go to it.
+   * `buffers` (tests): how many provided buffers a thread this call starts gets (a power of two up to 128; default 128).
+   */
+  setRelayThread(on: boolean, buffers?: number): boolean;
   /** Takes the handle's pair back from the relay thread (so its stats are settled); a no-op otherwise. */
   hold(handle: FdioHandle): void;
   /** The buffer every onData view points into; valid only during the callback. */
