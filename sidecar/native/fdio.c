@@ -951,7 +951,7 @@ static struct {
   transport_t *dirty; /* legs with bytes to send (rt_dirty_next) */
   transport_t *starved; /* legs whose receive ended for want of a buffer (rt_starved_next), re-armed after the reap */
   int ring_sends; /* several legs' sends go in one io_uring_enter (off after a send that did not complete in it) */
-  uint64_t waits, enters, sends; /* read by relayThread() with relaxed atomics */
+  uint64_t waits, enters, sends, starvations; /* read by relayThread() with relaxed atomics */
 } rt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .evfd = -1};
 
 static unsigned rt_nbufs = RT_NBUFS; /* set before the thread starts (setRelayThread's second argument) */
@@ -1190,6 +1190,7 @@ static void rt_on_recv(transport_t *t, struct io_uring_cqe *cqe) {
   int res = cqe->res;
   if (res == 0) rt_ended(t, 0);
   else if (res == -ENOBUFS) { /* every buffer was taken in this wake-up: re-armed once they are back */
+    __atomic_fetch_add(&rt.starvations, 1, __ATOMIC_RELAXED);
     if (!t->rt_stopping && !t->rt_starved) {
       t->rt_starved = 1;
       t->rt_starved_next = rt.starved;
@@ -1928,7 +1929,7 @@ static napi_value js_ring(napi_env env, napi_callback_info info) {
   return o;
 }
 
-/* relayThread() -> { on, running, error (errno, 0 when running or not tried), offloads, returns, recalls, waits, enters, sends } */
+/* relayThread() -> { on, running, error (errno, 0 when running or not tried), offloads, returns, recalls, waits, enters, sends, starvations } */
 static napi_value js_relay_thread(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value o, v;
@@ -1944,6 +1945,7 @@ static napi_value js_relay_thread(napi_env env, napi_callback_info info) {
   set_number(env, o, "waits", (double)__atomic_load_n(&rt.waits, __ATOMIC_RELAXED));
   set_number(env, o, "enters", (double)__atomic_load_n(&rt.enters, __ATOMIC_RELAXED));
   set_number(env, o, "sends", (double)__atomic_load_n(&rt.sends, __ATOMIC_RELAXED));
+  set_number(env, o, "starvations", (double)__atomic_load_n(&rt.starvations, __ATOMIC_RELAXED));
   return o;
 }
 

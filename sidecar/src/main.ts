@@ -177,7 +177,7 @@ async function main(): Promise<void> {
         {
           ...(spans === undefined ? {} : { auditSpans: spans }),
           ...(thread?.running === true
-            ? { relayThread: { offloads: thread.offloads, returns: thread.returns, recalls: thread.recalls, wakeUps: thread.waits, enters: thread.enters, sends: thread.sends } }
+            ? { relayThread: { offloads: thread.offloads, returns: thread.returns, recalls: thread.recalls, wakeUps: thread.waits, enters: thread.enters, sends: thread.sends, starvations: thread.starvations } }
             : {}),
         },
         'stopped',

@@ -95,6 +95,8 @@ export interface RelayThreadState {
   readonly waits: number;
   readonly enters: number;
   readonly sends: number;
+  /** Receives that ended because every provided buffer was taken (the leg is re-armed once they are back). */
+  readonly starvations: number;
 }
 
 /** Length of a transport's stats array: counts per message type, then {@link FAST_STAT_PARTIAL} and {@link FAST_STAT_READY_STATUS}. */
