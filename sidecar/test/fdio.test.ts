@@ -581,6 +581,40 @@ describe.each([
       expect(fdio.relayThread().starvations).toBeGreaterThan(starvations); // the case happened
     });
 
+    it('both legs backed up, then the client resets: its leg closes with the error, the other keeps its queue in order', async () => {
+      const s = await relayed();
+      s.client.pause();
+      s.server.pause();
+      // Each side sends more than the other reads: both legs end with a tail waiting for POLLOUT.
+      // (Not watched through the legs: any call from JavaScript would take the pair back to the loop.)
+      const up = msg('Q', randomBytes(32 * 1024 * 1024));
+      const down = msg('N', randomBytes(32 * 1024 * 1024)); // not a DataRow: a long stream would go back to the loop
+      const t0 = fdio.relayThread();
+      s.client.write(up);
+      s.server.write(down);
+      await tick(500);
+      expect(fdio.relayThread().returns).toBe(t0.returns); // still on the thread, both directions stalled
+      const errors: NodeJS.ErrnoException[] = [];
+      s.front.on('error', (e: NodeJS.ErrnoException) => errors.push(e));
+      // Not events.once(front, 'close'): it rejects on the 'error' that comes first.
+      const frontClosed = new Promise<boolean>((resolve) => s.front.on('close', (hadError: boolean) => resolve(hadError)));
+      s.client.resetAndDestroy();
+      expect(await frontClosed).toBe(true);
+      expect(errors.map((e) => e.code)).toEqual([expect.stringMatching(/^(ECONNRESET|EPIPE)$/)]);
+      expect(s.back.destroyed).toBe(false);
+      // What the front leg had received before the reset still reaches the server, whole and in order.
+      s.server.resume();
+      const queued = s.back.writableLength;
+      await until(() => s.back.writableLength === 0, 'the back queue', () => ({ queued, left: s.back.writableLength, received: total(s.toServer) }));
+      await tick(50);
+      const got = Buffer.concat(s.toServer);
+      expect(got.length).toBeGreaterThan(0);
+      expect(got.equals(up.subarray(0, got.length))).toBe(true);
+      const backClosed = once(s.back, 'close');
+      s.back.destroy();
+      await backClosed;
+    });
+
     it('a long stream of DataRows goes back to the loop, where its reads are coalesced', async () => {
       const s = await relayed();
       const t0 = fdio.relayThread();
