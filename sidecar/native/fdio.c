@@ -1300,9 +1300,19 @@ static void rt_on_event(void) {
   pthread_mutex_lock(&rt.mu);
   transport_t *in = rt.inbox;
   rt.inbox = NULL;
+  pthread_mutex_unlock(&rt.mu);
+  transport_t *t;
+  /* Adopted first: a pair handed over and recalled before this wake-up is adopted, then stopped
+   * (the other way round, adoption would undo the stop, and the recall would wait forever). */
+  while (in != NULL) {
+    t = in;
+    in = t->ob_next;
+    t->ob_next = NULL;
+    rt_adopt(t);
+  }
   /* Recalls are taken off their list under the mutex: a leg the loop closes meanwhile (rt_forget)
    * is either still on it and unlinked there, or already off it and never touched here again. */
-  transport_t *t;
+  pthread_mutex_lock(&rt.mu);
   while ((t = rt.recalls) != NULL) {
     rt.recalls = t->rq_next;
     t->rq_next = NULL;
@@ -1310,12 +1320,6 @@ static void rt_on_event(void) {
     if (owner_of(t) == OWN_THREAD && !t->rt_stopping) rt_stop(t);
   }
   pthread_mutex_unlock(&rt.mu);
-  while (in != NULL) {
-    t = in;
-    in = t->ob_next;
-    t->ob_next = NULL;
-    rt_adopt(t);
-  }
 }
 
 static void rt_reap(void) {
