@@ -3,7 +3,7 @@ import type { QueryMode } from './clients.js';
 import type { Summary } from './stats.js';
 
 /**
- * Every target the benchmark knows, in their order within a round (before rotation):
+ * Every target the benchmark knows, in their order within a round (reversed in odd rounds):
  * `sidecar+policy` is a second sidecar that enforces e2e/bench/policy-20-rules.yaml;
  * `sidecar+policy+otel` a third, the same plus the audit trail exported over OTLP/HTTP to the
  * collector of BENCH_COLLECTOR (collector.ts). Every sidecar runs its plain-TCP sessions on the C

@@ -824,7 +824,7 @@ static void batch_flush(void) {
   }
 }
 
-static void rt_check_cb(uv_check_t *handle);
+static void rt_process_hints(void);
 
 /* After the poll phase: the batch's receives in one io_uring_enter, then its sends in another. */
 static void batch_check_cb(uv_check_t *handle) {
@@ -861,7 +861,7 @@ static void batch_check_cb(uv_check_t *handle) {
   }
   in_batch = 0;
   batch_flush();
-  rt_check_cb(NULL); /* a ReadyForQuery forwarded in this batch: the pair may go to the thread now, not after the next poll */
+  rt_process_hints(); /* a ReadyForQuery forwarded in this batch: the pair may go to the thread now, not after the next poll */
 }
 
 static void transport_poll_cb(uv_poll_t *handle, int status, int events) {
